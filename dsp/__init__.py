@@ -1,0 +1,8 @@
+"""Pure signal processing: audio I/O, mu-law, STFT/Griffin-Lim, F0, plots."""
+
+from dsp.audio import from_int16, load_audio, peak_normalize, resample, rms_normalize, save_audio, to_int16, trim_silence
+from dsp.errors import InputError
+from dsp.mulaw import dequantize, mu_law_decode, mu_law_encode, quantize
+from dsp.pitch import median_f0
+from dsp.plots import save_spectrogram_png, save_spectrograms_png
+from dsp.spectral import griffin_lim, istft, spectral_convergence, stft

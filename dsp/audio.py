@@ -1,0 +1,140 @@
+"""Audio file I/O and simple waveform utilities (numpy, host side).
+
+Every function takes and returns `audio: [n_samples] float32 in [-1, 1]` at a
+given `sample_rate` in Hz unless its docstring says otherwise.
+"""
+
+import os
+import tempfile
+
+import librosa
+import numpy as np
+import soundfile as sf
+
+from dsp.errors import InputError
+
+_FORMATS_HINT = "give a WAV, FLAC or OGG file"
+
+
+def load_audio(path, sample_rate):
+  """Reads any WAV/FLAC/OGG file as mono float32 at `sample_rate`.
+
+  Args:
+    path: file path. Any channel count, any rate, int8/16/24/32 or float.
+    sample_rate: output rate in Hz; the file is resampled if it differs.
+
+  Returns:
+    audio: [n_samples] float32 in [-1, 1], channels averaged.
+
+  Raises:
+    InputError: missing path, a directory, an empty or unreadable file, no
+      samples, or NaN/inf samples.
+  """
+  path = os.fspath(path)
+  if not os.path.exists(path):
+    raise InputError(f"{path}: no such file; check the path")
+  if os.path.isdir(path):
+    raise InputError(f"{path}: is a directory; {_FORMATS_HINT}")
+  if os.path.getsize(path) == 0:
+    raise InputError(f"{path}: file is empty; {_FORMATS_HINT}")
+  try:
+    data, file_rate = sf.read(path, dtype="float32", always_2d=True)
+  except (sf.LibsndfileError, RuntimeError, TypeError) as error:
+    raise InputError(f"{path}: not a readable audio file ({error}); {_FORMATS_HINT}") from None
+  if data.shape[0] == 0:
+    raise InputError(f"{path}: holds no samples; {_FORMATS_HINT} with sound in it")
+  if not np.all(np.isfinite(data)):
+    raise InputError(f"{path}: holds NaN or infinite samples; re-export it as PCM")
+  audio = data.mean(axis=1)
+  audio = resample(audio, file_rate, sample_rate)
+  return np.clip(audio, -1.0, 1.0).astype(np.float32)
+
+
+def save_audio(path, audio, sample_rate):
+  """Writes `audio` atomically: a temporary file beside `path`, then a rename.
+
+  Args:
+    path: destination; the format follows the extension (.wav as 16-bit PCM).
+    audio: [n_samples] float in [-1, 1]; values outside are clipped.
+    sample_rate: Hz.
+
+  Raises:
+    InputError: the directory does not exist or is not writable, or the
+      audio holds NaN/inf.
+  """
+  path = os.fspath(path)
+  audio = np.asarray(audio, dtype=np.float32)
+  if audio.ndim != 1:
+    raise InputError(f"{path}: expected mono audio [n_samples], got shape {audio.shape}")
+  if not np.all(np.isfinite(audio)):
+    raise InputError(f"{path}: refusing to write NaN or infinite samples")
+  directory = os.path.dirname(os.path.abspath(path))
+  if not os.path.isdir(directory):
+    raise InputError(f"{path}: directory {directory} does not exist; create it first")
+  suffix = os.path.splitext(path)[1] or ".wav"
+  subtype = "PCM_16" if suffix.lower() in (".wav", ".flac") else None
+  try:
+    handle, temporary = tempfile.mkstemp(suffix=suffix, dir=directory, prefix=".tmp-")
+  except OSError as error:
+    raise InputError(f"{path}: cannot write there ({error.strerror}); choose another output path") from None
+  os.close(handle)
+  try:
+    sf.write(temporary, np.clip(audio, -1.0, 1.0), sample_rate, subtype=subtype)
+    os.replace(temporary, path)
+  finally:
+    if os.path.exists(temporary):
+      os.remove(temporary)
+
+
+def resample(audio, source_rate, target_rate):
+  """Band-limited resampling (soxr, high quality).
+
+  Args:
+    audio: [n_samples] float32 at `source_rate` Hz.
+    source_rate, target_rate: Hz.
+
+  Returns:
+    [round(n_samples * target_rate / source_rate)] float32.
+  """
+  audio = np.asarray(audio, dtype=np.float32)
+  if source_rate == target_rate:
+    return audio
+  return librosa.resample(audio, orig_sr=source_rate, target_sr=target_rate).astype(np.float32)
+
+
+def trim_silence(audio, top_db=40.0):
+  """Cuts leading and trailing frames quieter than `top_db` below the peak.
+
+  Args:
+    audio: [n_samples] float32.
+    top_db: threshold in dB below the loudest 2048-sample frame.
+
+  Returns:
+    [n_kept] float32, a contiguous slice of `audio`.
+  """
+  trimmed, _ = librosa.effects.trim(np.asarray(audio, dtype=np.float32), top_db=top_db)
+  return trimmed
+
+
+def peak_normalize(audio, peak=0.95):
+  """Scales so that max |audio| equals `peak`; silence is returned unchanged."""
+  audio = np.asarray(audio, dtype=np.float32)
+  current = np.max(np.abs(audio)) if audio.size else 0.0
+  return audio if current == 0 else (audio * (peak / current)).astype(np.float32)
+
+
+def rms_normalize(audio, rms=0.1):
+  """Scales to root-mean-square `rms`, then clips to [-1, 1]; silence unchanged."""
+  audio = np.asarray(audio, dtype=np.float32)
+  current = np.sqrt(np.mean(np.square(audio))) if audio.size else 0.0
+  return audio if current == 0 else np.clip(audio * (rms / current), -1.0, 1.0).astype(np.float32)
+
+
+def to_int16(audio):
+  """[n] float in [-1, 1] -> [n] int16 PCM (the corpora's storage format)."""
+  return np.round(np.clip(audio, -1.0, 1.0) * 32767.0).astype(np.int16)
+
+
+def from_int16(pcm):
+  """[n] int16 PCM -> [n] float32 in [-1, 1]."""
+  return np.asarray(pcm, dtype=np.float32) / 32767.0
