@@ -1,0 +1,131 @@
+"""The shared training loop on a conditional sine task: learning, resume, devices."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import pytest
+
+import dsp
+from dsp.errors import InputError
+from training.checkpoint import load_model_checkpoint
+from training.loop import train
+from wavenet import loss as loss_lib
+from wavenet.model import WaveNet
+
+SINE_MODEL = dict(num_stacks=1, layers_per_stack=4, residual_channels=16, gate_channels=16, skip_channels=32,
+                  head_channels=32, global_categories=(("speaker", 2),))
+FREQUENCIES = (0.02, 0.09)  # cycles per sample of each "speaker"
+CROP = 48
+BATCH = 8
+
+
+def sine_batch(step, batch=BATCH, model=WaveNet(**SINE_MODEL)):
+  """Two speakers, each a sine of its own frequency at a random phase: a pure function of step."""
+  rng = np.random.default_rng([7, step])
+  speaker = rng.integers(0, 2, batch).astype(np.int32)
+  phase = rng.uniform(0, 2 * np.pi, batch)
+  t = np.arange(model.receptive_field + CROP)
+  audio = 0.8 * np.sin(2 * np.pi * np.array(FREQUENCIES)[speaker][:, None] * t + phase[:, None])
+  return {"codes": dsp.quantize(audio.astype(np.float32)), "speaker": speaker}
+
+
+def train_config(num_steps, **overrides):
+  config = ml_collections.ConfigDict(dict(
+      num_steps=num_steps, learning_rate=3e-3, warmup_steps=10, weight_decay=0.0, clip_norm=1.0, log_every=10,
+      eval_every=50, checkpoint_every=1000, keep_checkpoints=2, seed=0))
+  config.update(overrides)
+  return config
+
+
+def run(workdir, num_steps, batch_fn=sine_batch, model_config=SINE_MODEL, **overrides):
+  model = WaveNet(**model_config)
+  return train(workdir=str(workdir), model_config=json.loads(json.dumps(model_config)),
+               init_params=lambda key: model.init(key, jnp.zeros((1, 64), jnp.int32)),
+               loss_fn=loss_lib.make_loss_fn(model, ("speaker",)), train_batch=batch_fn,
+               eval_batches=lambda: [sine_batch(10_000 + i) for i in range(2)],
+               train_config=train_config(num_steps, **overrides), samples_per_batch=BATCH * CROP,
+               batch_size=BATCH)
+
+
+def nll(model, params, batch):
+  return float(-loss_lib.log_probs(model, params, batch["codes"], batch["codes"], {"speaker": batch["speaker"]}).mean())
+
+
+def test_sine_task_learns_each_speakers_sine(tmp_path):
+  model = WaveNet(**SINE_MODEL)
+  state = run(tmp_path, 300)
+  batch = sine_batch(20_000, batch=32)
+  initial = nll(model, model.init(jax.random.key(0), jnp.zeros((1, 64), jnp.int32)), batch)
+  trained = nll(model, state.params, batch)
+  swapped = nll(model, state.params, dict(batch, speaker=1 - batch["speaker"]))
+  assert trained < initial / 3, (initial, trained)
+  assert swapped > trained + 1.0, (trained, swapped)
+  logits = model.apply(state.params, batch["codes"][:, :-1], {"speaker": batch["speaker"]}).head
+  predicted = dsp.dequantize(np.asarray(jnp.argmax(logits, -1)))
+  actual = dsp.dequantize(batch["codes"][:, model.receptive_field:])
+  assert np.corrcoef(predicted.ravel(), actual.ravel())[0, 1] > 0.95
+  rows = (tmp_path / "metrics.csv").read_text().splitlines()
+  names = {row.split(",")[1] for row in rows[1:]}
+  assert {"train/loss", "train/bits_per_sample", "train/grad_norm", "train/samples_per_s", "eval/loss",
+          "eval/bits_per_sample"} <= names
+  assert any(name.startswith("events.out.tfevents") for name in os.listdir(tmp_path))
+
+
+def test_resume_after_a_signal_is_bit_for_bit(tmp_path):
+  straight = run(tmp_path / "straight", 20)
+
+  def interrupting_batch(step):
+    if step == 9:
+      os.kill(os.getpid(), signal.SIGTERM)
+    return sine_batch(step)
+
+  interrupted = run(tmp_path / "resumed", 20, batch_fn=interrupting_batch)
+  assert int(interrupted.step) == 10
+  resumed = run(tmp_path / "resumed", 20)
+  assert int(resumed.step) == 20
+  for a, b in zip(jax.tree.leaves(straight.params), jax.tree.leaves(resumed.params)):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+  config, params = load_model_checkpoint(tmp_path / "resumed")
+  assert config["layers_per_stack"] == 4
+  np.testing.assert_array_equal(params["params"]["skip_kernel"], np.asarray(resumed.params["params"]["skip_kernel"]))
+
+
+def test_checkpoint_of_another_config_is_refused(tmp_path):
+  run(tmp_path, 2)
+  with pytest.raises(InputError, match="another model config.*residual_channels"):
+    run(tmp_path, 4, model_config=dict(SINE_MODEL, residual_channels=8))
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
+  def poisoned_batch(step):
+    batch = sine_batch(step)
+    if step >= 6:
+      batch["codes"] = np.full_like(batch["codes"], -(2**20))  # Out-of-range targets make the loss NaN.
+    return batch
+
+  with pytest.raises(InputError, match="at step 7.*last good checkpoint is step 5"):
+    run(tmp_path, 10, batch_fn=poisoned_batch, checkpoint_every=5)
+
+
+def test_two_devices_give_the_loss_of_one():
+  script = (
+      "import sys; sys.path.insert(0, '.');"
+      "import jax, numpy as np; from tests.test_training import run; import tempfile;"
+      "state = run(tempfile.mkdtemp(), 3);"
+      "print(jax.device_count(), np.asarray(state.params['params']['skip_kernel']).sum())")
+  results = []
+  for devices in (1, 2):
+    env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}", JAX_PLATFORMS="cpu")
+    output = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True,
+                            cwd=os.path.dirname(os.path.dirname(__file__)))
+    count, checksum = output.stdout.split()[-2:]
+    assert int(count) == devices
+    results.append(float(checksum))
+  assert results[0] == pytest.approx(results[1], rel=1e-5, abs=1e-5)

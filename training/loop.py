@@ -1,0 +1,185 @@
+"""The one training loop: sharded jitted steps, evaluation, checkpoints, metrics.
+
+Data parallel over every device of every process: the batch axis is split
+over a 1-D mesh named "batch", the state is replicated. The same code runs on
+one CPU, eight GPUs or a TPU slice; launched with JAX_COORDINATOR_ADDRESS set,
+each process feeds its own rows of the global batch.
+"""
+
+import json
+import math
+import os
+import signal
+import time
+
+import jax
+import numpy as np
+from jax.sharding import NamedSharding, PartitionSpec
+from tqdm import tqdm
+
+from dsp.errors import InputError
+from training import state as state_lib
+from training.checkpoint import Checkpointer
+from training.metrics import MetricWriter
+
+
+def maybe_initialize_distributed():
+  """Joins a multi-process run when launched as one (JAX_COORDINATOR_ADDRESS set)."""
+  if os.environ.get("JAX_COORDINATOR_ADDRESS"):
+    jax.distributed.initialize()
+
+
+class Sharding:
+  """Places replicated state and batch-split data on a 1-D device mesh."""
+
+  def __init__(self):
+    self.mesh = jax.make_mesh((jax.device_count(),), ("batch",), axis_types=(jax.sharding.AxisType.Auto,))
+    self.data = NamedSharding(self.mesh, PartitionSpec("batch"))
+    self.replicated = NamedSharding(self.mesh, PartitionSpec())
+
+  def check_batch_size(self, batch_size):
+    if batch_size % jax.device_count():
+      raise InputError(f"batch size {batch_size} does not split over {jax.device_count()} devices; "
+                       "use a multiple of the device count")
+
+  def put_batch(self, global_batch):
+    """Global numpy batch -> arrays sharded on the batch axis (this process's rows)."""
+    def put(array):
+      rows = array.shape[0] // jax.process_count()
+      local = array[jax.process_index() * rows:(jax.process_index() + 1) * rows]
+      return jax.make_array_from_process_local_data(self.data, local)
+    return jax.tree.map(put, global_batch)
+
+
+def _mean_metrics(metric_list):
+  return {name: float(np.mean([float(m[name]) for m in metric_list])) for name in metric_list[0]}
+
+
+def _with_bits(metrics, prefix=""):
+  """Adds bits per sample next to every loss in nats."""
+  out = {f"{prefix}{name}": value for name, value in metrics.items()}
+  out[f"{prefix}bits_per_sample"] = metrics["loss"] / math.log(2.0)
+  return out
+
+
+class _StopRequest:
+  """Turns SIGINT/SIGTERM into a flag the loop checks between steps."""
+
+  def __init__(self):
+    self.requested = False
+    self._previous = {}
+
+  def __enter__(self):
+    for signum in (signal.SIGINT, signal.SIGTERM):
+      self._previous[signum] = signal.signal(signum, self._handle)
+    return self
+
+  def _handle(self, signum, frame):
+    del frame
+    self.requested = signum
+
+  def __exit__(self, *exc):
+    for signum, handler in self._previous.items():
+      signal.signal(signum, handler)
+
+
+def train(*, workdir, model_config, init_params, loss_fn, train_batch, eval_batches, train_config,
+          samples_per_batch, batch_size):
+  """Trains to `train_config.num_steps`, resuming from `workdir` if it holds a checkpoint.
+
+  Args:
+    workdir: run directory: checkpoints/, metrics.csv, TensorBoard events.
+    model_config: JSON-able dict of the model's config; saved with every
+      checkpoint and checked on resume.
+    init_params: `key -> params`.
+    loss_fn: `(params, batch, key) -> (loss nats, metrics)`.
+    train_batch: `step -> dict of numpy arrays`, the global batch of that step
+      (a pure function of the step, so resumed runs see the same data).
+    eval_batches: `() -> iterable of numpy batches` of the validation split.
+    train_config: ConfigDict with num_steps, learning_rate, warmup_steps,
+      weight_decay, clip_norm, log_every, eval_every, checkpoint_every,
+      keep_checkpoints, seed.
+    samples_per_batch: predicted samples per global batch (for samples/s).
+    batch_size: global batch size (checked against the device count).
+
+  Returns:
+    The final TrainState.
+
+  Raises:
+    InputError: a checkpoint from another model config, an unsplittable batch,
+      or a non-finite loss (the last good checkpoint is kept).
+  """
+  sharding = Sharding()
+  sharding.check_batch_size(batch_size)
+  optimizer = state_lib.make_optimizer(train_config.learning_rate, train_config.num_steps,
+                                       train_config.warmup_steps, train_config.weight_decay,
+                                       train_config.clip_norm)
+
+  def fresh_state():
+    return state_lib.create_state(init_params(jax.random.key(train_config.seed)), optimizer, train_config.seed)
+
+  checkpointer = Checkpointer(workdir, keep=train_config.keep_checkpoints, save_every=train_config.checkpoint_every)
+  if checkpointer.latest_step() is not None:
+    state = checkpointer.restore(jax.eval_shape(fresh_state), model_config)
+    print(f"resuming from step {int(state.step)} in {checkpointer.directory}")
+  else:
+    state = fresh_state()
+  with open(os.path.join(workdir, "model_config.json"), "w") as file:
+    json.dump(model_config, file, indent=2, sort_keys=True)
+  state = jax.device_put(state, sharding.replicated)
+
+  train_step = jax.jit(state_lib.make_train_step(loss_fn, optimizer), donate_argnums=(0,),
+                       in_shardings=(sharding.replicated, sharding.data, sharding.replicated),
+                       out_shardings=(sharding.replicated, sharding.replicated))
+  eval_step = jax.jit(state_lib.make_eval_step(loss_fn),
+                      in_shardings=(sharding.replicated, sharding.data, sharding.replicated),
+                      out_shardings=sharding.replicated)
+  writer = MetricWriter(workdir)
+  eval_key = jax.random.key(train_config.seed + 1)
+
+  def evaluate(step):
+    metrics = [eval_step(state.params, sharding.put_batch(batch), eval_key) for batch in eval_batches()]
+    if metrics:
+      writer.write(step, _with_bits(_mean_metrics(jax.device_get(metrics)), "eval/"))
+
+  start = int(state.step)
+  progress = tqdm(total=train_config.num_steps, initial=start, desc="train", unit="step", dynamic_ncols=True)
+  interval_start, interval_steps = time.perf_counter(), 0
+  try:
+    with _StopRequest() as stop:
+      for step in range(start, train_config.num_steps):
+        batch = sharding.put_batch(train_batch(step))
+        tic = time.perf_counter()
+        state, metrics = train_step(state, batch, state_lib.step_key(state))
+        metrics = jax.device_get(metrics)
+        if step == start:
+          writer.write(step + 1, {"compile_and_first_step_s": time.perf_counter() - tic})
+          interval_start, interval_steps = time.perf_counter(), 0
+        else:
+          interval_steps += 1
+        if not (math.isfinite(float(metrics["loss"])) and math.isfinite(float(metrics["grad_norm"]))):
+          checkpointer.wait()
+          good = checkpointer.latest_step()
+          raise InputError(f"loss became {float(metrics['loss'])} at step {step + 1}; stopped, last good "
+                           f"checkpoint is step {good} in {checkpointer.directory}; lower the learning rate and rerun")
+        done = step + 1
+        progress.update(1)
+        progress.set_postfix(bits=f"{float(metrics['loss']) / math.log(2):.3f}")
+        if done % train_config.log_every == 0 and interval_steps:
+          elapsed = time.perf_counter() - interval_start
+          writer.write(done, dict(_with_bits(metrics, "train/"),
+                                  **{"train/samples_per_s": samples_per_batch * interval_steps / elapsed,
+                                     "train/step_ms": 1000.0 * elapsed / interval_steps}))
+          interval_start, interval_steps = time.perf_counter(), 0
+        if done % train_config.eval_every == 0 or done == train_config.num_steps:
+          evaluate(done)
+        checkpointer.save(done, state, model_config, force=done == train_config.num_steps or bool(stop.requested))
+        if stop.requested:
+          print(f"\nstopped by signal at step {done}; checkpoint saved, rerun the same command to resume")
+          break
+  finally:
+    progress.close()
+    checkpointer.wait()
+    checkpointer.close()
+    writer.close()
+  return state

@@ -1,0 +1,45 @@
+"""Likelihood of audio under the WaveNet: the training objective."""
+
+import optax
+
+from wavenet import mixture
+
+
+def log_probs(model, params, inputs, codes, global_ids=None, global_vector=None, local=None):
+  """Per-sample log-likelihood of `codes` given everything before each sample.
+
+  Args:
+    model: a WaveNet.
+    params: its variables.
+    inputs: [B, T] int32 codes (or [B, T, num_classes] soft one-hot); the
+      network reads inputs[:, :-1].
+    codes: [B, T] int32 codes; the targets are codes[:, receptive_field:], each
+      predicted from the receptive_field inputs before it.
+    global_ids, global_vector, local: conditioning, as for `WaveNet.__call__`.
+
+  Returns:
+    [B, T - receptive_field] float32 log-probabilities in nats.
+  """
+  head = model.apply(params, inputs[:, :-1], global_ids, global_vector, local, padding="valid").head
+  targets = codes[:, model.receptive_field:]
+  if model.output_kind == "mixture":
+    return mixture.log_prob(head, targets, model.num_classes)
+  return -optax.softmax_cross_entropy_with_integer_labels(head, targets)
+
+
+def make_loss_fn(model, global_names=()):
+  """`(params, batch, key) -> (mean nats per sample, {})` for batches of crops.
+
+  Args:
+    model: a WaveNet.
+    global_names: batch keys fed as categorical global conditioning, e.g.
+      ("speaker", "gender").
+
+  The batch holds `codes: [B, receptive_field + N] int32` and `[B] int32`
+  arrays for each global name.
+  """
+  def loss_fn(params, batch, key):
+    del key  # The likelihood is deterministic.
+    ids = {name: batch[name] for name in global_names}
+    return -log_probs(model, params, batch["codes"], batch["codes"], ids).mean(), {}
+  return loss_fn

@@ -1,0 +1,250 @@
+"""Conditional WaveNet (van den Oord et al., 2016) in Flax linen.
+
+Each residual layer l computes, with x its input and * a dilated causal
+convolution,
+
+    z = tanh(W_f * x + V_f h + U_f c) * sigmoid(W_g * x + V_g h + U_g c)
+
+where h is the global conditioning vector (summed embeddings of categorical ids
+such as speaker and gender, and/or a continuous vector such as a VAE latent)
+and c the local conditioning series upsampled to the sample rate. The layer
+adds a 1x1 projection of z to its input (residual path) and feeds another to
+the output (skip path).
+
+Layout chosen for speed on CPU: filter and gate of one layer are one matmul
+over the concatenated taps [x(t - (K-1)d), ..., x(t)], and the skip
+projections of all layers are one matmul over the concatenated z.
+
+`padding="valid"` (training) drops, layer by layer, the outputs whose receptive
+field would reach before the input: T inputs give T - receptive_field + 1
+predictions. `padding="causal"` left-pads every layer with zeros and keeps all
+T positions (style transfer, which needs every layer's activations at every
+sample). The prediction at output position t is for the sample after input t.
+"""
+
+from typing import NamedTuple, Optional
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from dsp import mulaw
+
+
+class WaveNetOutput(NamedTuple):
+  """What the forward pass returns.
+
+  head: [batch, time_out, num_classes] logits, or [batch, time_out, 3M]
+    mixture parameters when output_kind == "mixture".
+  activations: per residual layer, [batch, time_l, residual_channels], the
+    residual stream after that layer; empty unless asked for.
+  """
+  head: jax.Array
+  activations: tuple = ()
+
+
+def _normal(fan_in):
+  return nn.initializers.normal(stddev=fan_in ** -0.5)
+
+
+class WaveNet(nn.Module):
+  """The network; every field is one configuration knob."""
+  num_stacks: int = 2  # repetitions of the dilation cycle
+  layers_per_stack: int = 10  # dilations 1, 2, ..., 2**(layers_per_stack - 1) in each stack
+  kernel_size: int = 2  # taps of each dilated causal convolution (2 or 3)
+  residual_channels: int = 32  # width of the residual stream
+  gate_channels: int = 32  # width of the filter and of the gate, each
+  skip_channels: int = 256  # width of the summed skip connections
+  head_channels: int = 256  # hidden width of the two output 1x1 convolutions
+  num_classes: int = 256  # mu-law levels of input and output
+  input_kind: str = "one_hot"  # one_hot (codes or soft [.., num_classes] inputs) | embedding | scalar
+  input_kernel_size: int = 1  # taps of the causal input convolution
+  output_kind: str = "categorical"  # categorical (softmax over levels) | mixture (of logistics)
+  num_mixtures: int = 10  # logistic components when output_kind == "mixture"
+  global_categories: tuple = ()  # ((name, cardinality), ...): categorical ids whose embeddings add
+  global_embedding_channels: int = 32  # width of those embeddings
+  global_vector_channels: int = 0  # width of a continuous global vector (e.g. a latent); 0 = none
+  local_channels: int = 0  # channels of the local [frames, channels] series; 0 = none
+  local_hop: int = 256  # samples per local conditioning frame
+  local_upsampling: str = "transposed"  # transposed (learned) | repeat
+  local_upsample_strides: tuple = (16, 16)  # transposed-conv strides; their product is local_hop
+
+  @property
+  def dilations(self):
+    return tuple(2 ** i for _ in range(self.num_stacks) for i in range(self.layers_per_stack))
+
+  @property
+  def num_layers(self):
+    return self.num_stacks * self.layers_per_stack
+
+  @property
+  def receptive_field(self):
+    """Samples each prediction sees: the current input and those before it."""
+    return self.input_kernel_size + (self.kernel_size - 1) * sum(self.dilations)
+
+  @property
+  def head_size(self):
+    return self.num_classes if self.output_kind == "categorical" else 3 * self.num_mixtures
+
+  @property
+  def global_channels(self):
+    return (self.global_embedding_channels if self.global_categories else 0) + self.global_vector_channels
+
+  def setup(self):
+    num_layers, kernel = self.num_layers, self.kernel_size
+    residual, gate, skip = self.residual_channels, self.gate_channels, self.skip_channels
+    in_features = {"one_hot": self.num_classes, "embedding": residual, "scalar": 1}[self.input_kind]
+    if self.input_kind == "embedding":
+      self.embedding = self.param("embedding", _normal(1), (self.num_classes, residual))
+    fan_in = self.input_kernel_size * in_features
+    self.input_kernel = self.param("input_kernel", _normal(fan_in), (self.input_kernel_size, in_features, residual))
+    self.input_bias = self.param("input_bias", nn.initializers.zeros, (residual,))
+    self.dilated_kernel = self.param("dilated_kernel", _normal(kernel * residual), (num_layers, kernel * residual, 2 * gate))
+    self.dilated_bias = self.param("dilated_bias", nn.initializers.zeros, (num_layers, 2 * gate))
+    self.residual_kernel = self.param("residual_kernel", _normal(gate), (num_layers, gate, residual))
+    self.residual_bias = self.param("residual_bias", nn.initializers.zeros, (num_layers, residual))
+    self.skip_kernel = self.param("skip_kernel", _normal(num_layers * gate), (num_layers * gate, skip))
+    self.skip_bias = self.param("skip_bias", nn.initializers.zeros, (skip,))
+    self.hidden_kernel = self.param("hidden_kernel", _normal(skip), (skip, self.head_channels))
+    self.hidden_bias = self.param("hidden_bias", nn.initializers.zeros, (self.head_channels,))
+    self.output_kernel = self.param("output_kernel", _normal(self.head_channels), (self.head_channels, self.head_size))
+    self.output_bias = self.param("output_bias", nn.initializers.zeros, (self.head_size,))
+    self.global_embeddings = {
+        name: self.param(f"global_embedding_{name}", _normal(1), (cardinality, self.global_embedding_channels))
+        for name, cardinality in self.global_categories}
+    if self.global_channels:
+      self.global_kernel = self.param("global_kernel", _normal(self.global_channels), (self.global_channels, num_layers, 2 * gate))
+    if self.local_channels:
+      if self.local_upsampling == "transposed":
+        self.upsamplers = [nn.ConvTranspose(self.local_channels, (2 * stride,), (stride,), padding="SAME", use_bias=False,
+                                            name=f"local_upsample_{i}")
+                           for i, stride in enumerate(self.local_upsample_strides)]
+      self.local_kernel = self.param("local_kernel", _normal(self.local_channels), (num_layers, self.local_channels, 2 * gate))
+
+  def input_features(self, inputs):
+    """Codes [B, T] int (or soft one-hot [B, T, num_classes]) -> [B, T, in_features]."""
+    if inputs.ndim == 3:
+      if self.input_kind != "one_hot":
+        raise ValueError("soft inputs [B, T, num_classes] need input_kind='one_hot'")
+      return inputs
+    if self.input_kind == "one_hot":
+      return jax.nn.one_hot(inputs, self.num_classes, dtype=jnp.float32)
+    if self.input_kind == "embedding":
+      return self.embedding[inputs]
+    return mulaw.mu_law_encode(mulaw.dequantize(inputs, self.num_classes - 1))[..., None]
+
+  def global_bias(self, batch, global_ids=None, global_vector=None):
+    """Per-layer gate bias V h: [batch, num_layers, 2 * gate_channels], or None.
+
+    Args:
+      batch: batch size B.
+      global_ids: {name: [B] int32} for names in `global_categories`; a name
+        left out contributes a zero embedding.
+      global_vector: [B, global_vector_channels] float32, or None for zeros.
+    """
+    if not self.global_channels:
+      return None
+    unknown = set(global_ids or {}) - set(self.global_embeddings)
+    if unknown:
+      raise ValueError(f"unknown global conditioning {sorted(unknown)}; known: {sorted(self.global_embeddings)}")
+    parts = []
+    if self.global_categories:
+      embedded = jnp.zeros((batch, self.global_embedding_channels), jnp.float32)
+      for name, ids in (global_ids or {}).items():
+        embedded = embedded + self.global_embeddings[name][ids]
+      parts.append(embedded)
+    if self.global_vector_channels:
+      vector = jnp.zeros((batch, self.global_vector_channels), jnp.float32) if global_vector is None else global_vector
+      parts.append(vector)
+    return jnp.einsum("bh,hlc->blc", jnp.concatenate(parts, axis=-1), self.global_kernel)
+
+  def upsample_local(self, local):
+    """Local series [B, frames, local_channels] -> [B, frames * local_hop, local_channels]."""
+    if self.local_upsampling == "repeat":
+      return jnp.repeat(local, self.local_hop, axis=1)
+    upsampled = local
+    for i, upsampler in enumerate(self.upsamplers):
+      upsampled = upsampler(upsampled)
+      if i < len(self.upsamplers) - 1:
+        upsampled = nn.leaky_relu(upsampled, 0.4)
+    return upsampled
+
+  def local_bias_source(self, local, length):
+    """Upsampled local conditioning cropped to the input length: [B, length, C] or None."""
+    if local is None or not self.local_channels:
+      return None
+    upsampled = self.upsample_local(local)
+    if upsampled.shape[1] < length:
+      raise ValueError(f"local conditioning covers {upsampled.shape[1]} samples, inputs have {length}")
+    return upsampled[:, :length]
+
+  def __call__(self, inputs, global_ids=None, global_vector=None, local=None, padding="valid",
+               return_activations=False):
+    """Teacher-forced forward pass.
+
+    Args:
+      inputs: [B, T] int32 mu-law codes, or [B, T, num_classes] soft one-hot.
+      global_ids: {name: [B] int32} categorical global conditioning.
+      global_vector: [B, global_vector_channels] float32.
+      local: [B, frames, local_channels] float32 with frames * local_hop >= T,
+        aligned so that frame f covers inputs f * hop ... (f + 1) * hop - 1.
+      padding: "valid" -> T - receptive_field + 1 outputs; "causal" -> T.
+      return_activations: also return every layer's residual stream.
+
+    Returns:
+      WaveNetOutput; head[:, i] predicts the sample after the input at
+      position i + receptive_field - 1 ("valid") or i ("causal").
+    """
+    features = self.input_features(inputs)
+    length = features.shape[1]
+    causal = padding == "causal"
+    global_bias = self.global_bias(features.shape[0], global_ids, global_vector)
+    local_source = self.local_bias_source(local, length)
+
+    x = _causal_conv(features, self.input_kernel, 1, causal) + self.input_bias
+    gates, activations = [], []
+    for layer, dilation in enumerate(self.dilations):
+      kernel = self.dilated_kernel[layer]
+      pre = _causal_conv_flat(x, kernel, self.kernel_size, dilation, causal) + self.dilated_bias[layer]
+      if global_bias is not None:
+        pre = pre + global_bias[:, None, layer]
+      if local_source is not None:
+        pre = pre + local_source[:, length - pre.shape[1]:] @ self.local_kernel[layer]
+      filter_, gate = jnp.split(pre, 2, axis=-1)
+      z = jnp.tanh(filter_) * jax.nn.sigmoid(gate)
+      gates.append(z)
+      if return_activations or layer < self.num_layers - 1:
+        x = x[:, x.shape[1] - z.shape[1]:] + z @ self.residual_kernel[layer] + self.residual_bias[layer]
+        activations.append(x)
+    time_out = gates[-1].shape[1]
+    skip = jnp.concatenate([z[:, z.shape[1] - time_out:] for z in gates], axis=-1) @ self.skip_kernel
+    hidden = jax.nn.relu(jax.nn.relu(skip + self.skip_bias) @ self.hidden_kernel + self.hidden_bias)
+    head = hidden @ self.output_kernel + self.output_bias
+    return WaveNetOutput(head, tuple(activations) if return_activations else ())
+
+
+def _causal_conv_flat(x, kernel, taps, dilation, causal):
+  """Dilated causal conv as one matmul over concatenated taps.
+
+  Args:
+    x: [B, T, C_in].
+    kernel: [taps * C_in, C_out]; rows of tap j multiply x(t - (taps - 1 - j) * dilation).
+    causal: left-pad so the output has T positions; else T - (taps - 1) * dilation.
+  """
+  span = (taps - 1) * dilation
+  if causal and span:
+    x = jnp.pad(x, ((0, 0), (span, 0), (0, 0)))
+  time_out = x.shape[1] - span
+  stacked = jnp.concatenate([x[:, j * dilation: j * dilation + time_out] for j in range(taps)], axis=-1)
+  return stacked @ kernel
+
+
+def _causal_conv(x, kernel, dilation, causal):
+  """Like `_causal_conv_flat` for a kernel shaped [taps, C_in, C_out]."""
+  taps = kernel.shape[0]
+  return _causal_conv_flat(x, kernel.reshape(-1, kernel.shape[-1]), taps, dilation, causal)
+
+
+def receptive_field(model_config):
+  """Receptive field in samples of a WaveNet built from a dict of its fields."""
+  return WaveNet(**dict(model_config)).receptive_field
