@@ -1,5 +1,6 @@
 """Likelihood of audio under the WaveNet: the training objective."""
 
+import jax.numpy as jnp
 import optax
 
 from wavenet import mixture
@@ -35,11 +36,14 @@ def make_loss_fn(model, global_names=()):
     global_names: batch keys fed as categorical global conditioning, e.g.
       ("speaker", "gender").
 
-  The batch holds `codes: [B, receptive_field + N] int32` and `[B] int32`
-  arrays for each global name.
+  The batch holds `codes: [B, receptive_field + N] int32`, `[B] int32`
+  arrays for each global name, and optionally `weight: [B]` (0 for padding
+  rows of evaluation batches).
   """
   def loss_fn(params, batch, key):
     del key  # The likelihood is deterministic.
     ids = {name: batch[name] for name in global_names}
-    return -log_probs(model, params, batch["codes"], batch["codes"], ids).mean(), {}
+    per_window = -log_probs(model, params, batch["codes"], batch["codes"], ids).mean(axis=-1)
+    weight = batch.get("weight", jnp.ones_like(per_window))
+    return jnp.sum(per_window * weight) / jnp.sum(weight), {}
   return loss_fn

@@ -44,12 +44,27 @@ def log_prob(params, codes, num_classes=256):
 
 def sample(key, params, num_classes=256, temperature=1.0):
   """Draws integer codes: [..., 3M] params -> [...] int32 in [0, num_classes)."""
+  uniforms = jax.random.uniform(key, params.shape[:-1] + (2,))
+  return sample_from_uniforms(params, uniforms, num_classes, temperature)
+
+
+def sample_from_uniforms(params, uniforms, num_classes=256, temperature=1.0):
+  """Inverse-CDF draw from given noise (lets a sampler precompute all its randomness).
+
+  Args:
+    params: [..., 3M] head outputs.
+    uniforms: [..., 2] float32 in [0, 1): component choice, logistic noise.
+    temperature: scales the component logits and the logistic scales; 0 < t.
+
+  Returns:
+    [...] int32 codes.
+  """
   logit_weights, means, log_scales = split_params(params)
-  component_key, logistic_key = jax.random.split(key)
-  component = jax.random.categorical(component_key, logit_weights / jnp.maximum(temperature, 1e-6))
+  weights = jax.nn.softmax(logit_weights / jnp.maximum(temperature, 1e-6), axis=-1)
+  component = jnp.sum(jnp.cumsum(weights, axis=-1)[..., :-1] < uniforms[..., :1], axis=-1)
   mean = jnp.take_along_axis(means, component[..., None], axis=-1)[..., 0]
   log_scale = jnp.take_along_axis(log_scales, component[..., None], axis=-1)[..., 0]
-  u = jax.random.uniform(logistic_key, mean.shape, minval=1e-5, maxval=1.0 - 1e-5)
+  u = jnp.clip(uniforms[..., 1], 1e-5, 1.0 - 1e-5)
   value = mean + temperature * jnp.exp(log_scale) * (jnp.log(u) - jnp.log1p(-u))
   codes = jnp.round((jnp.clip(value, -1.0, 1.0) + 1.0) * (num_classes - 1) / 2.0)
   return codes.astype(jnp.int32)

@@ -245,6 +245,10 @@ def _causal_conv(x, kernel, dilation, causal):
   return _causal_conv_flat(x, kernel.reshape(-1, kernel.shape[-1]), taps, dilation, causal)
 
 
-def receptive_field(model_config):
-  """Receptive field in samples of a WaveNet built from a dict of its fields."""
-  return WaveNet(**dict(model_config)).receptive_field
+def build_model(model_config):
+  """A WaveNet from a dict of its fields (a ConfigDict, or JSON read back from a checkpoint)."""
+  fields = dict(model_config)
+  for name in ("global_categories", "local_upsample_strides"):
+    if name in fields:
+      fields[name] = tuple(tuple(item) if isinstance(item, (list, tuple)) else item for item in fields[name])
+  return WaveNet(**fields)

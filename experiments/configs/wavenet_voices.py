@@ -1,0 +1,62 @@
+"""WaveNet on the voices corpus, conditioned on speaker and gender.
+
+    python -m experiments.train_wavenet --config experiments/configs/wavenet_voices.py --workdir runs/NAME
+    python -m experiments.train_wavenet --config experiments/configs/wavenet_voices.py:smoke --workdir /tmp/smoke
+
+Variants: "default" (the standard 2 x 10-layer model on voices/full) and
+"smoke" (a tiny model on voices/small, a few steps, for tests).
+"""
+
+import ml_collections
+
+import corpora
+
+
+def get_config(variant="default"):
+  """Returns the ConfigDict of `variant` ("default" or "smoke")."""
+  smoke = variant == "smoke"
+  corpus_config = "small" if smoke else "full"
+  num_speakers = len(corpora.speaker_names("voices", corpus_config))
+  config = ml_collections.ConfigDict()
+
+  config.model = model = ml_collections.ConfigDict()
+  model.num_stacks = 1 if smoke else 2  # repetitions of the dilation cycle
+  model.layers_per_stack = 3 if smoke else 10  # dilations 1 .. 2**(layers_per_stack - 1)
+  model.kernel_size = 2  # taps per dilated causal convolution
+  model.residual_channels = 8 if smoke else 32  # width of the residual stream
+  model.gate_channels = 8 if smoke else 32  # width of filter and gate, each
+  model.skip_channels = 16 if smoke else 256  # width of the summed skip path
+  model.head_channels = 16 if smoke else 256  # hidden width of the output 1x1 convolutions
+  model.num_classes = 256  # mu-law levels
+  model.input_kind = "one_hot"  # one_hot | embedding | scalar
+  model.input_kernel_size = 1  # taps of the causal input convolution
+  model.output_kind = "categorical"  # categorical | mixture
+  model.num_mixtures = 10  # logistic components for output_kind == "mixture"
+  model.global_categories = (("speaker", num_speakers), ("gender", 2))  # embeddings that add
+  model.global_embedding_channels = 8 if smoke else 32  # width of each global embedding
+  model.global_vector_channels = 0  # no continuous global vector
+  model.local_channels = 0  # no local conditioning
+  model.local_hop = 256  # samples per local frame (unused here)
+  model.local_upsampling = "transposed"  # transposed | repeat (unused here)
+  model.local_upsample_strides = (16, 16)  # product == local_hop (unused here)
+
+  config.data = data = ml_collections.ConfigDict()
+  data.name = "voices"  # corpus, see corpora/__init__.py
+  data.config = corpus_config  # corpus config
+  data.data_dir = ml_collections.FieldReference(None, field_type=str)  # None: $ELECTRIC_BEATS_DATA or data/tfds
+  data.batch_size = 2  # windows per step (a multiple of the device count)
+  data.crop = 64 if smoke else 8000  # predicted samples per window (after receptive_field of context)
+  data.eval_batches = 2 if smoke else 50  # validation batches per evaluation
+
+  config.train = train = ml_collections.ConfigDict()
+  train.num_steps = 3 if smoke else 200_000  # optimiser steps
+  train.learning_rate = 1e-3  # peak AdamW learning rate
+  train.warmup_steps = 1 if smoke else 1000  # linear warm-up steps
+  train.weight_decay = 0.0  # AdamW decoupled weight decay
+  train.clip_norm = 1.0  # global gradient-norm clip
+  train.log_every = 1 if smoke else 50  # steps between training-metric writes
+  train.eval_every = 2 if smoke else 1000  # steps between validation passes
+  train.checkpoint_every = 2 if smoke else 500  # steps between checkpoints
+  train.keep_checkpoints = 3  # checkpoints kept on disk
+  train.seed = 0  # parameters, data order and PRNG keys
+  return config

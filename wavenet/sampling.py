@@ -1,0 +1,201 @@
+"""Fast incremental sampling from a trained WaveNet.
+
+A teacher-forced pass recomputes every layer over the whole receptive field
+for each sample; here each layer instead keeps a ring buffer of its last
+dilation x (kernel_size - 1) inputs, so one sample costs one evaluation of the
+network at one time step. All layers' buffers live in one array
+[B, sum of buffer lengths, residual_channels]: one gather reads every past tap
+at the start of a step and one scatter writes the new inputs at its end. The
+past taps of all layers go through the dilated kernels in one batched matmul;
+only the current-tap matmul, the gate and the residual matmul of each layer
+remain on the sequential path. Global conditioning is folded into the gate
+biases once. The whole loop is one jit-compiled `lax.scan`.
+
+Buffers start at zero, which is exactly the zero left-padding of
+`WaveNet(..., padding="causal")`: step t of `teacher_forced` reproduces output
+t of the causal forward pass.
+"""
+
+import functools
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from dsp import mulaw
+from wavenet import mixture
+from wavenet.model import WaveNet
+
+
+class _Plan(NamedTuple):
+  """Static layout of the shared tap buffer: layer l owns rows offsets[l] ... + lengths[l]."""
+  lengths: np.ndarray  # [num_layers] dilation x (kernel_size - 1)
+  offsets: np.ndarray  # [num_layers]
+  total: int  # rows in all
+
+
+def _plan(model):
+  lengths = np.array([d * (model.kernel_size - 1) for d in model.dilations])
+  offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+  return _Plan(lengths, offsets, int(lengths.sum()))
+
+
+def _tap_rows(model, plan, t):
+  """Buffer rows [num_layers, taps - 1] holding x_l(t - (taps - 1 - j) d_l) for j < taps - 1."""
+  dilations = jnp.asarray(model.dilations)
+  taps = model.kernel_size
+  lag = (taps - 1 - jnp.arange(taps - 1))[None, :] * dilations[:, None]
+  return jnp.asarray(plan.offsets)[:, None] + jnp.mod(t - lag, jnp.asarray(plan.lengths)[:, None])
+
+
+def _write_rows(plan, t):
+  """Rows [num_layers] where x_l(t) is stored: it is read again at t + lengths_l."""
+  return jnp.asarray(plan.offsets) + jnp.mod(t, jnp.asarray(plan.lengths))
+
+
+class Conditioning(NamedTuple):
+  """Conditioning computed once before the loop.
+
+  gate_bias: [B, num_layers, 2 * gate_channels] dilated bias + V h.
+  local: [B, T, local_channels] upsampled local series, or None.
+  """
+  gate_bias: jax.Array
+  local: jax.Array = None
+
+
+def prepare_conditioning(model, params, batch, length, global_ids=None, global_vector=None, local=None):
+  """Folds global conditioning into the gate biases and upsamples the local series.
+
+  Args:
+    batch: B, the number of streams.
+    length: T, the number of steps the local series must cover.
+  """
+  p = params["params"]
+  bias = jnp.broadcast_to(p["dilated_bias"], (batch,) + p["dilated_bias"].shape)
+  global_bias = model.apply(params, batch, global_ids, global_vector, method=WaveNet.global_bias)
+  if global_bias is not None:
+    bias = bias + global_bias
+  upsampled = None
+  if local is not None and model.local_channels:
+    upsampled = model.apply(params, local, length, method=WaveNet.local_bias_source)
+  return Conditioning(bias, upsampled)
+
+
+def _input_vector(model, p, code):
+  """[B] codes -> [B, residual_channels] input projection (input_kernel_size 1)."""
+  kernel = p["input_kernel"][0]
+  if model.input_kind == "one_hot":
+    return kernel[code] + p["input_bias"]
+  if model.input_kind == "embedding":
+    return p["embedding"][code] @ kernel + p["input_bias"]
+  scalar = mulaw.mu_law_encode(mulaw.dequantize(code, model.num_classes - 1))
+  return scalar[:, None] * kernel[0] + p["input_bias"]
+
+
+def _step(model, plan, p, buffer, code, t, gate_bias, local_t):
+  """One network evaluation at time t for input codes [B]: -> (head [B, H], new buffer)."""
+  gate = model.gate_channels
+  residual = model.residual_channels
+  taps = model.kernel_size
+  past = buffer[:, _tap_rows(model, plan, t)]  # [B, L, taps - 1, R]
+  kernel = p["dilated_kernel"].reshape(model.num_layers, taps, residual, 2 * gate)
+  pre_all = gate_bias + jnp.einsum("bljr,ljrc->blc", past, kernel[:, :taps - 1])
+  if local_t is not None:
+    pre_all = pre_all + jnp.einsum("bc,lcg->blg", local_t, p["local_kernel"])
+  x = _input_vector(model, p, code)
+  inputs, gates = [], []
+  for layer in range(model.num_layers):
+    inputs.append(x)
+    pre = pre_all[:, layer] + x @ kernel[layer, taps - 1]
+    z = jnp.tanh(pre[:, :gate]) * jax.nn.sigmoid(pre[:, gate:])
+    gates.append(z)
+    if layer < model.num_layers - 1:
+      x = x + z @ p["residual_kernel"][layer] + p["residual_bias"][layer]
+  buffer = buffer.at[:, _write_rows(plan, t)].set(jnp.stack(inputs, axis=1))
+  skip = jnp.concatenate(gates, axis=-1) @ p["skip_kernel"] + p["skip_bias"]
+  hidden = jax.nn.relu(jax.nn.relu(skip) @ p["hidden_kernel"] + p["hidden_bias"])
+  return hidden @ p["output_kernel"] + p["output_bias"], buffer
+
+
+def _check_supported(model):
+  if model.input_kernel_size != 1:
+    raise ValueError("incremental sampling supports input_kernel_size == 1")
+
+
+def _draw(model, head, uniforms, temperature):
+  """Head outputs [B, H] and noise [B, 2] -> codes [B] int32."""
+  if model.output_kind == "mixture":
+    return mixture.sample_from_uniforms(head, uniforms, model.num_classes, temperature)
+  probabilities = jax.nn.softmax(head / temperature, axis=-1)
+  return jnp.sum(jnp.cumsum(probabilities, axis=-1)[:, :-1] < uniforms[:, :1], axis=-1).astype(jnp.int32)
+
+
+@functools.partial(jax.jit, static_argnames=("model",))
+def teacher_forced(model, params, codes, conditioning):
+  """Runs the incremental network over given inputs; the contract with the forward pass.
+
+  Args:
+    model: a WaveNet (static).
+    params: its variables.
+    codes: [B, T] int32 inputs.
+    conditioning: from `prepare_conditioning(..., length=T)`.
+
+  Returns:
+    [B, T, head_size] head outputs; equal to `model.apply(params, codes, ...,
+    padding="causal").head`.
+  """
+  _check_supported(model)
+  plan, p = _plan(model), params["params"]
+  buffer = jnp.zeros((codes.shape[0], plan.total, model.residual_channels), jnp.float32)
+
+  def body(buffer, xs):
+    t, code, local_t = xs
+    head, buffer = _step(model, plan, p, buffer, code, t, conditioning.gate_bias, local_t)
+    return buffer, head
+
+  local = None if conditioning.local is None else jnp.swapaxes(conditioning.local, 0, 1)
+  _, heads = jax.lax.scan(body, buffer, (jnp.arange(codes.shape[1]), codes.T, local))
+  return jnp.swapaxes(heads, 0, 1)
+
+
+@functools.partial(jax.jit, static_argnames=("model", "num_samples"))
+def sample(model, params, key, num_samples, conditioning, prime=None, temperature=1.0):
+  """Generates `num_samples` codes per stream, one jit-compiled scan.
+
+  Args:
+    model: a WaveNet (static).
+    params: its variables.
+    key: PRNG key; the same key gives the same samples.
+    num_samples: N, samples to generate after the prime.
+    conditioning: from `prepare_conditioning(..., length=P + N)`.
+    prime: optional [B, P] int32 codes of a seed clip, fed first (P >= 1);
+      default one silent sample.
+    temperature: > 0; scales the logits (or the mixture's scales).
+
+  Returns:
+    [B, N] int32 codes, the continuation of the prime.
+  """
+  _check_supported(model)
+  plan, p = _plan(model), params["params"]
+  batch = conditioning.gate_bias.shape[0]
+  if prime is None:
+    prime = jnp.full((batch, 1), mulaw.quantize(jnp.float32(0.0), model.num_classes - 1), jnp.int32)
+  prime_length = prime.shape[1]
+  total = prime_length + num_samples - 1
+  uniforms = jax.random.uniform(key, (total, batch, 2))
+  forced = jnp.concatenate([prime.T, jnp.full((num_samples - 1, batch), -1, jnp.int32)], axis=0)
+  local = None if conditioning.local is None else jnp.swapaxes(conditioning.local, 0, 1)[:total]
+
+  def body(carry, xs):
+    buffer, previous = carry
+    t, forced_t, uniforms_t, local_t = xs
+    code = jnp.where(forced_t >= 0, forced_t, previous)
+    head, buffer = _step(model, plan, p, buffer, code, t, conditioning.gate_bias, local_t)
+    drawn = _draw(model, head, uniforms_t, temperature)
+    return (buffer, drawn), drawn
+
+  buffer = jnp.zeros((batch, plan.total, model.residual_channels), jnp.float32)
+  initial = (buffer, jnp.zeros((batch,), jnp.int32))
+  _, drawn = jax.lax.scan(body, initial, (jnp.arange(total), forced, uniforms, local))
+  return drawn[prime_length - 1:].T
