@@ -1,8 +1,22 @@
 """Shared command-line plumbing: bad input becomes one line and exit status 2."""
 
+import argparse
 import sys
 
+from absl import app, flags, logging
+
 from dsp.errors import InputError
+
+
+class ArgumentParser(argparse.ArgumentParser):
+  """An `argparse.ArgumentParser` whose usage errors raise `InputError`.
+
+  With `run`, a missing or malformed flag then prints one `error: ...` line
+  and exits 2, like any other bad input; `--help` is unchanged.
+  """
+
+  def error(self, message):
+    raise InputError(f"{message}; see {self.prog} --help")
 
 
 def run(main, argv=None):
@@ -15,3 +29,17 @@ def run(main, argv=None):
   except KeyboardInterrupt:
     print("error: interrupted", file=sys.stderr)
     sys.exit(130)
+
+
+def run_absl(main):
+  """`absl.app.run(main)` where bad flags and `InputError` print one line and exit 2."""
+  def parse(argv):
+    try:
+      return flags.FLAGS(argv)
+    except flags.Error as error:
+      print(f"error: {error}; see --help", file=sys.stderr)
+      sys.exit(2)
+  def quiet_main(argv):
+    logging.set_verbosity(logging.WARNING)  # Orbax logs every save at INFO.
+    run(main, argv)
+  app.run(quiet_main, flags_parser=parse)
