@@ -51,7 +51,7 @@ def run(workdir, num_steps, batch_fn=sine_batch, model_config=SINE_MODEL, **over
                loss_fn=loss_lib.make_loss_fn(model, ("speaker",)), train_batch=batch_fn,
                eval_batches=lambda: [sine_batch(10_000 + i) for i in range(2)],
                train_config=train_config(num_steps, **overrides), samples_per_batch=BATCH * CROP,
-               batch_size=BATCH)
+               batch_size=BATCH, labels={"speaker": ["low", "high"]})
 
 
 def nll(model, params, batch):
@@ -92,8 +92,8 @@ def test_resume_after_a_signal_is_bit_for_bit(tmp_path):
   assert int(resumed.step) == 20
   for a, b in zip(jax.tree.leaves(straight.params), jax.tree.leaves(resumed.params)):
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
-  config, params = load_model_checkpoint(tmp_path / "resumed")
-  assert config["layers_per_stack"] == 4
+  config, params, labels = load_model_checkpoint(tmp_path / "resumed")
+  assert config["layers_per_stack"] == 4 and labels == {"speaker": ["low", "high"]}
   np.testing.assert_array_equal(params["params"]["skip_kernel"], np.asarray(resumed.params["params"]["skip_kernel"]))
 
 

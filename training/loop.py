@@ -84,7 +84,7 @@ class _StopRequest:
 
 
 def train(*, workdir, model_config, init_params, loss_fn, train_batch, eval_batches, train_config,
-          samples_per_batch, batch_size):
+          samples_per_batch, batch_size, labels=None):
   """Trains to `train_config.num_steps`, resuming from `workdir` if it holds a checkpoint.
 
   Args:
@@ -101,6 +101,8 @@ def train(*, workdir, model_config, init_params, loss_fn, train_batch, eval_batc
       keep_checkpoints, seed.
     samples_per_batch: predicted samples per global batch (for samples/s).
     batch_size: global batch size (checked against the device count).
+    labels: JSON-able names of the conditioning ids (e.g. {"speaker": [...]}),
+      saved with every checkpoint for the commands that sample from it.
 
   Returns:
     The final TrainState.
@@ -173,7 +175,7 @@ def train(*, workdir, model_config, init_params, loss_fn, train_batch, eval_batc
           interval_start, interval_steps = time.perf_counter(), 0
         if done % train_config.eval_every == 0 or done == train_config.num_steps:
           evaluate(done)
-        checkpointer.save(done, state, model_config, force=done == train_config.num_steps or bool(stop.requested))
+        checkpointer.save(done, state, model_config, labels or {}, force=done == train_config.num_steps or bool(stop.requested))
         if stop.requested:
           print(f"\nstopped by signal at step {done}; checkpoint saved, rerun the same command to resume")
           break

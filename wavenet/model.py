@@ -139,7 +139,7 @@ class WaveNet(nn.Module):
     Args:
       batch: batch size B.
       global_ids: {name: [B] int32} for names in `global_categories`; a name
-        left out contributes a zero embedding.
+        left out, or an id of -1, contributes a zero embedding.
       global_vector: [B, global_vector_channels] float32, or None for zeros.
     """
     if not self.global_channels:
@@ -151,7 +151,8 @@ class WaveNet(nn.Module):
     if self.global_categories:
       embedded = jnp.zeros((batch, self.global_embedding_channels), jnp.float32)
       for name, ids in (global_ids or {}).items():
-        embedded = embedded + self.global_embeddings[name][ids]
+        present = (ids >= 0)[:, None]  # Id -1: this condition is absent (a zero embedding).
+        embedded = embedded + jnp.where(present, self.global_embeddings[name][jnp.maximum(ids, 0)], 0.0)
       parts.append(embedded)
     if self.global_vector_channels:
       vector = jnp.zeros((batch, self.global_vector_channels), jnp.float32) if global_vector is None else global_vector

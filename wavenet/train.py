@@ -3,6 +3,7 @@
 import itertools
 
 import jax.numpy as jnp
+import numpy as np
 
 import corpora
 from corpora import batching
@@ -20,12 +21,32 @@ def _select(batch, names):
   return {name: batch[name] for name in ("codes", "weight", *names) if name in batch}
 
 
+def drop_speakers(batch, probability, seed, step):
+  """Marks each window's speaker absent (-1) with `probability`, a pure function of (seed, step).
+
+  Trained so, the model also samples from gender alone (speaker absent).
+  """
+  if probability <= 0 or "speaker" not in batch:
+    return batch
+  dropped = np.random.default_rng([seed, step, 1]).random(len(batch["speaker"])) < probability
+  return dict(batch, speaker=np.where(dropped, -1, batch["speaker"]).astype(np.int32))
+
+
+def speaker_labels(name, config, clips, data_dir=None):
+  """{"speaker": names by id, "gender": names by id, "speaker_gender": {speaker: gender}}."""
+  speakers = corpora.speaker_names(name, config, data_dir)
+  genders = corpora.gender_names()
+  speaker_gender = {speakers[s]: genders[g] for s, g in zip(clips.speaker.tolist(), clips.gender.tolist()) if g >= 0}
+  return {"speaker": speakers, "gender": genders, "speaker_gender": speaker_gender}
+
+
 def train_and_evaluate(config, workdir):
   """Trains `config.model` on `config.data` into `workdir`, resuming if it holds a checkpoint.
 
   Args:
     config: ConfigDict with `model` (WaveNet fields), `data` (corpus name,
-      config, data_dir, batch_size, crop, eval_batches) and `train` (see
+      config, data_dir, batch_size, crop, eval_batches, speaker_dropout) and
+      `train` (see
       `training.loop.train`).
     workdir: run directory.
 
@@ -41,7 +62,7 @@ def train_and_evaluate(config, workdir):
 
   def train_batch(step):
     batch = batching.train_batch(train_clips, config.train.seed, step, data.batch_size, context, data.crop)
-    return _select(batch, names)
+    return drop_speakers(_select(batch, names), data.speaker_dropout, config.train.seed, step)
 
   def eval_batches():
     windows = batching.eval_batches(validation_clips, data.batch_size, context, data.crop)
@@ -51,4 +72,5 @@ def train_and_evaluate(config, workdir):
                init_params=lambda key: model.init(key, jnp.zeros((1, context + 1), jnp.int32)),
                loss_fn=loss_lib.make_loss_fn(model, names), train_batch=train_batch, eval_batches=eval_batches,
                train_config=config.train, samples_per_batch=data.batch_size * data.crop,
-               batch_size=data.batch_size)
+               batch_size=data.batch_size,
+               labels=speaker_labels(data.name, data.config, train_clips, data.data_dir))

@@ -47,6 +47,7 @@ def get_config(variant="default"):
   data.batch_size = 2  # windows per step (a multiple of the device count)
   data.crop = 64 if smoke else 8000  # predicted samples per window (after receptive_field of context)
   data.eval_batches = 2 if smoke else 50  # validation batches per evaluation
+  data.speaker_dropout = 0.25  # share of windows trained with the speaker absent (gender only)
 
   config.train = train = ml_collections.ConfigDict()
   train.num_steps = 3 if smoke else 200_000  # optimiser steps

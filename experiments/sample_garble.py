@@ -1,0 +1,110 @@
+"""Sample male/female "garble" from a speaker- and gender-conditioned WaveNet.
+
+examples:
+  python -m experiments.sample_garble --gender both --num 2 --seconds 2 --out out/garble
+  python -m experiments.sample_garble --speaker espeak_m3 --temperature 0.9 --out out/m3
+
+Writes one WAV and a spectrogram PNG beside it per sample, and prints each
+file's median F0 (pYIN). The checkpoint defaults to the model shipped in
+models/wavenet_voices.
+"""
+
+import argparse
+import os
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import dsp
+from dsp.errors import InputError
+from experiments import cli
+from training.checkpoint import load_model_checkpoint
+from wavenet import sampling
+from wavenet.model import build_model
+
+SAMPLE_RATE = 16000
+SHIPPED_CHECKPOINT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "models",
+                                  "wavenet_voices")
+
+
+def load_conditioned_wavenet(path):
+  """(model, params, labels) of a WaveNet conditioned on speaker and gender ids."""
+  model_config, params, labels = load_model_checkpoint(path)
+  try:
+    model = build_model(model_config)
+  except TypeError:
+    raise InputError(f"{path}: not a WaveNet checkpoint; pass one written by experiments.train_wavenet") from None
+  categories = dict(model.global_categories)
+  if "gender" not in categories or "speaker_gender" not in labels:
+    raise InputError(f"{path}: this WaveNet is not conditioned on speaker and gender; pass one trained with "
+                     "experiments/configs/wavenet_voices.py")
+  return model, params, labels
+
+
+def conditions(args, labels):
+  """[(name, speaker id or -1, gender id)] of the streams to sample, `args.num` of each."""
+  genders = labels["gender"]
+  if args.speaker:
+    known = labels["speaker_gender"]
+    if args.speaker not in known:
+      raise InputError(f"unknown speaker {args.speaker!r}; known speakers: {', '.join(sorted(known))}")
+    wanted = [(args.speaker, labels["speaker"].index(args.speaker), genders.index(known[args.speaker]))]
+  else:
+    chosen = ["female", "male"] if args.gender == "both" else [args.gender]
+    wanted = [(gender, -1, genders.index(gender)) for gender in chosen]
+  return [(f"{name}_{i:02d}", speaker, gender) for name, speaker, gender in wanted for i in range(args.num)]
+
+
+def main(argv):
+  parser = cli.ArgumentParser(prog="python -m experiments.sample_garble", description=__doc__,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser.add_argument("--gender", choices=["male", "female", "both"], default="both",
+                      help="condition on gender alone (default both: female and male)")
+  parser.add_argument("--speaker", help="condition on one training speaker (and its gender) instead")
+  parser.add_argument("--seconds", type=float, default=2.0, help="length of each sample in seconds (default 2)")
+  parser.add_argument("--temperature", type=float, default=1.0, help="softmax temperature, > 0 (default 1)")
+  parser.add_argument("--seed", type=int, default=0, help="PRNG seed; the same seed gives the same audio")
+  parser.add_argument("--num", type=int, default=2, help="samples per gender or speaker (default 2)")
+  parser.add_argument("--checkpoint", default=SHIPPED_CHECKPOINT, help="training workdir or checkpoint folder "
+                      "(default: the shipped models/wavenet_voices)")
+  parser.add_argument("--out", default="out/garble", help="output directory (default out/garble)")
+  args = parser.parse_args(argv)
+  if not args.seconds > 0:
+    raise InputError(f"--seconds must be positive, got {args.seconds}")
+  if not args.temperature > 0:
+    raise InputError(f"--temperature must be positive, got {args.temperature}")
+  if args.num < 1:
+    raise InputError(f"--num must be at least 1, got {args.num}")
+  try:
+    os.makedirs(args.out, exist_ok=True)
+  except OSError as error:
+    raise InputError(f"--out {args.out}: cannot create it ({error.strerror}); choose another directory") from None
+  if not os.access(args.out, os.W_OK):
+    raise InputError(f"--out {args.out}: not writable; choose another directory")
+
+  model, params, labels = load_conditioned_wavenet(args.checkpoint)
+  streams = conditions(args, labels)
+  ids = {"speaker": jnp.array([s for _, s, _ in streams], jnp.int32),
+         "gender": jnp.array([g for _, _, g in streams], jnp.int32)}
+  num_samples = int(round(args.seconds * SAMPLE_RATE))
+  conditioning = sampling.prepare_conditioning(model, params, len(streams), num_samples, ids)
+  tic = time.perf_counter()
+  codes = sampling.sample(model, params, jax.random.key(args.seed), num_samples, conditioning,
+                          temperature=args.temperature)
+  audio = np.asarray(dsp.dequantize(np.asarray(codes), model.num_classes - 1))
+  elapsed = time.perf_counter() - tic
+  print(f"sampled {len(streams)} x {args.seconds:g} s in {elapsed:.1f} s (compilation included)")
+  print(f"{'file':<28} {'condition':<18} {'median F0 (Hz)':>14}")
+  for (name, speaker, gender), clip in zip(streams, audio):
+    path = os.path.join(args.out, f"{name}.wav")
+    dsp.save_audio(path, clip, SAMPLE_RATE)
+    condition = labels["gender"][gender] + ("" if speaker < 0 else f" ({labels['speaker'][speaker]})")
+    dsp.save_spectrogram_png(os.path.join(args.out, f"{name}.png"), clip, SAMPLE_RATE, f"{name}: {condition}")
+    f0 = dsp.median_f0(clip, SAMPLE_RATE)
+    print(f"{path:<28} {condition:<18} {'-' if np.isnan(f0) else f'{f0:.1f}':>14}")
+
+
+if __name__ == "__main__":
+  cli.run(main)
