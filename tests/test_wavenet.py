@@ -112,3 +112,13 @@ def test_mixture_is_a_normalised_distribution_over_codes():
   empirical = np.bincount(np.asarray(draws), minlength=256) / 20000
   assert 0.5 * np.abs(empirical - np.asarray(probabilities[0])).sum() < 0.05
   assert int(jax.jit(mixture.mode)(params[0])) == int(jnp.argmax(probabilities[0]))
+
+
+@pytest.mark.parametrize("padding", ["valid", "causal"])
+def test_integer_codes_equal_their_one_hot_inputs(padding):
+  model = WaveNet(**TINY, input_kernel_size=3)
+  codes = random_codes((2, 40))
+  params = init(model, 40)
+  from_codes = apply(model, params, codes, padding=padding).head
+  from_one_hot = apply(model, params, jax.nn.one_hot(codes, 32), padding=padding).head
+  np.testing.assert_allclose(from_codes, from_one_hot, atol=1e-5)

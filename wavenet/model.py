@@ -133,6 +133,24 @@ class WaveNet(nn.Module):
       return self.embedding[inputs]
     return mulaw.mu_law_encode(mulaw.dequantize(inputs, self.num_classes - 1))[..., None]
 
+  def input_projection(self, inputs, causal):
+    """Causal input convolution: [B, T] codes or [B, T, num_classes] -> [B, T', residual_channels].
+
+    For integer codes and one-hot input, each tap is a row lookup (the same
+    product as one-hot times kernel, without the one-hot matrix).
+    """
+    if inputs.ndim == 2 and self.input_kind == "one_hot":
+      taps, length = self.input_kernel.shape[0], inputs.shape[1]
+      span = taps - 1
+      rows = [self.input_kernel[j][inputs] for j in range(taps)]  # Tap j sees x(t - span + j).
+      if causal:
+        x = sum(jnp.pad(row, ((0, 0), (span - j, 0), (0, 0)))[:, :length] for j, row in enumerate(rows))
+      else:
+        x = sum(row[:, j:j + length - span] for j, row in enumerate(rows))
+    else:
+      x = _causal_conv(self.input_features(inputs), self.input_kernel, 1, causal)
+    return x + self.input_bias
+
   def global_bias(self, batch, global_ids=None, global_vector=None):
     """Per-layer gate bias V h: [batch, num_layers, 2 * gate_channels], or None.
 
@@ -196,13 +214,12 @@ class WaveNet(nn.Module):
       WaveNetOutput; head[:, i] predicts the sample after the input at
       position i + receptive_field - 1 ("valid") or i ("causal").
     """
-    features = self.input_features(inputs)
-    length = features.shape[1]
+    batch, length = inputs.shape[:2]
     causal = padding == "causal"
-    global_bias = self.global_bias(features.shape[0], global_ids, global_vector)
+    global_bias = self.global_bias(batch, global_ids, global_vector)
     local_source = self.local_bias_source(local, length)
 
-    x = _causal_conv(features, self.input_kernel, 1, causal) + self.input_bias
+    x = self.input_projection(inputs, causal)
     gates, activations = [], []
     for layer, dilation in enumerate(self.dilations):
       kernel = self.dilated_kernel[layer]
