@@ -44,20 +44,20 @@ def get_config(variant="default"):
   data.name = "voices"  # corpus, see corpora/__init__.py
   data.config = corpus_config  # corpus config
   data.data_dir = ml_collections.FieldReference(None, field_type=str)  # None: $ELECTRIC_BEATS_DATA or data/tfds
-  data.batch_size = 2  # windows per step (a multiple of the device count)
-  data.crop = 64 if smoke else 8000  # predicted samples per window (after receptive_field of context)
-  data.eval_batches = 2 if smoke else 50  # validation batches per evaluation
+  data.batch_size = 2 if smoke else 4  # windows per step (a multiple of the device count)
+  data.crop = 64 if smoke else 4000  # predicted samples per window (after receptive_field of context)
+  data.eval_batches = 2 if smoke else 25  # validation batches per evaluation
   data.speaker_dropout = 0.25  # share of windows trained with the speaker absent (gender only)
 
   config.train = train = ml_collections.ConfigDict()
-  train.num_steps = 3 if smoke else 200_000  # optimiser steps
+  train.num_steps = 3 if smoke else 20_000  # optimiser steps
   train.learning_rate = 1e-3  # peak AdamW learning rate
-  train.warmup_steps = 1 if smoke else 1000  # linear warm-up steps
+  train.warmup_steps = 1 if smoke else 500  # linear warm-up steps
   train.weight_decay = 0.0  # AdamW decoupled weight decay
   train.clip_norm = 1.0  # global gradient-norm clip
   train.log_every = 1 if smoke else 50  # steps between training-metric writes
   train.eval_every = 2 if smoke else 1000  # steps between validation passes
-  train.checkpoint_every = 2 if smoke else 500  # steps between checkpoints
+  train.checkpoint_every = 2 if smoke else 250  # steps between checkpoints
   train.keep_checkpoints = 3  # checkpoints kept on disk
   train.seed = 0  # parameters, data order and PRNG keys
   return config

@@ -1,0 +1,159 @@
+"""Random and fixed crops of preloaded clips for WaveNet-style training (numpy).
+
+A window is `context + crop` samples: the model's receptive field (left
+context) followed by the `crop` samples it predicts. A window ending at sample
+`end` of a clip covers [end - context - crop, end); positions before the
+clip's start are silence, so clips shorter than the window are left-padded.
+
+Training batch `step` is a pure function of (seed, step): a run resumed at
+step k sees exactly the batches of an uninterrupted run. Every batch is a dict
+  codes: [batch, context + crop] int32 mu-law codes in [0, 255],
+  audio: [batch, context + crop] float32 in [-1, 1],
+  speaker: [batch] int32, gender: [batch] int32 (-1 unknown),
+evaluation batches add weight: [batch] float32, 0 for padding rows.
+"""
+
+import dataclasses
+import itertools
+
+import numpy as np
+
+import dsp
+from dsp.errors import InputError
+
+# The mu-law code of every int16 value, indexed by its uint16 bit pattern:
+# dsp.quantize(dsp.from_int16(pcm)) == _CODE_OF_PCM[pcm.view(np.uint16)].
+_CODE_OF_PCM = dsp.quantize(dsp.from_int16(np.arange(2**16, dtype=np.uint16).view(np.int16)))
+
+
+@dataclasses.dataclass(frozen=True)
+class Clips:
+  """A split held in memory: all clips in one int16 buffer.
+
+  Attributes:
+    samples: [total_samples] int16, the clips back to back.
+    starts: [n_clips] int64 offset of each clip in `samples`.
+    lengths: [n_clips] int64 samples per clip (each > 0).
+    speaker: [n_clips] int32 speaker label.
+    gender: [n_clips] int32 gender label, -1 unknown.
+  """
+
+  samples: np.ndarray
+  starts: np.ndarray
+  lengths: np.ndarray
+  speaker: np.ndarray
+  gender: np.ndarray
+
+  def __len__(self):
+    return len(self.lengths)
+
+
+def preload(records):
+  """Reads every record of a split into a `Clips`.
+
+  Args:
+    records: a sequence of records (e.g. `corpora.load_split(...)`) with
+      audio [n] int16, speaker and gender ints; empty clips are skipped.
+
+  Raises:
+    InputError: no record has audio.
+  """
+  audio, speaker, gender = [], [], []
+  for record in records:
+    if len(record["audio"]):
+      audio.append(np.asarray(record["audio"], dtype=np.int16))
+      speaker.append(record["speaker"])
+      gender.append(record["gender"])
+  if not audio:
+    raise InputError("the split holds no audio; build the corpus again or choose another split")
+  lengths = np.array([len(clip) for clip in audio], dtype=np.int64)
+  return Clips(
+      samples=np.concatenate(audio),
+      starts=np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64),
+      lengths=lengths,
+      speaker=np.array(speaker, dtype=np.int32),
+      gender=np.array(gender, dtype=np.int32),
+  )
+
+
+def _check_sizes(batch_size, context, crop):
+  if batch_size < 1 or crop < 1 or context < 0:
+    raise InputError(f"need batch_size >= 1, crop >= 1 and context >= 0; got {batch_size}, {crop}, {context}")
+
+
+def _windows(clips, clip, end, context, crop):
+  """Gathers windows ending at `end: [b]` of clips `clip: [b]` as a batch dict."""
+  position = end[:, None] - (context + crop) + np.arange(context + crop)
+  inside = position >= 0
+  pcm = np.where(inside, clips.samples[clips.starts[clip][:, None] + np.maximum(position, 0)], np.int16(0))
+  return {
+      "codes": _CODE_OF_PCM[pcm.view(np.uint16)],
+      "audio": dsp.from_int16(pcm),
+      "speaker": clips.speaker[clip],
+      "gender": clips.gender[clip],
+  }
+
+
+def train_batch(clips, seed, step, batch_size, context, crop):
+  """The training batch number `step`, a pure function of (seed, step).
+
+  Every (clip, end) pair with end in [min(crop, length), length] is equally
+  likely, so clips are drawn in proportion to their length and the predicted
+  samples always lie inside the clip (all of it when it is shorter than `crop`).
+
+  Args:
+    clips: `Clips` from `preload`.
+    seed: int, fixed for a run.
+    step: int >= 0, the training step.
+    batch_size: windows per batch.
+    context: left-context samples (the receptive field), >= 0.
+    crop: predicted samples per window, >= 1.
+
+  Returns:
+    A batch dict (see the module docstring).
+  """
+  _check_sizes(batch_size, context, crop)
+  ends_per_clip = clips.lengths - np.minimum(crop, clips.lengths) + 1
+  first_pair = np.cumsum(ends_per_clip) - ends_per_clip
+  pair = np.random.default_rng([seed, step]).integers(0, ends_per_clip.sum(), size=batch_size)
+  clip = np.searchsorted(first_pair, pair, side="right") - 1
+  end = np.minimum(crop, clips.lengths[clip]) + pair - first_pair[clip]
+  return _windows(clips, clip, end, context, crop)
+
+
+def train_batches(clips, seed, batch_size, context, crop, start_step=0):
+  """Yields `train_batch(clips, seed, step, ...)` for step = start_step, start_step + 1, ..."""
+  for step in itertools.count(start_step):
+    yield train_batch(clips, seed, step, batch_size, context, crop)
+
+
+def eval_windows(clips, crop):
+  """Fixed evaluation windows: ([n] clip index, [n] end) int64.
+
+  Each clip is tiled by consecutive predicted crops ending at crop, 2 crop,
+  ... up to its length (the remainder shorter than `crop` is left out); a
+  clip shorter than `crop` gives one window ending at its last sample.
+  """
+  counts = np.maximum(clips.lengths // crop, 1)
+  clip = np.repeat(np.arange(len(clips)), counts)
+  rank = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+  end = np.minimum((rank + 1) * crop, clips.lengths[clip])
+  return clip, end
+
+
+def eval_batches(clips, batch_size, context, crop):
+  """Walks every `eval_windows` window once, in order, `batch_size` at a time.
+
+  The last batch is filled with copies of its first window that have weight
+  0, so every batch has the same shape; weight the per-window loss by
+  `weight` and divide by its sum.
+  """
+  _check_sizes(batch_size, context, crop)
+  clip, end = eval_windows(clips, crop)
+  for start in range(0, len(clip), batch_size):
+    rows = np.arange(start, start + batch_size)
+    real = rows < len(clip)
+    rows = np.where(real, rows, start)
+    batch = _windows(clips, clip[rows], end[rows], context, crop)
+    batch["weight"] = real.astype(np.float32)
+    yield batch
