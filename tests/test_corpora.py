@@ -23,14 +23,6 @@ SPLITS = ("train", "validation", "test", "heldout_speakers")
 
 
 @pytest.fixture(scope="module")
-def voices_dir(tmp_path_factory):
-  """A data dir holding voices/small, built once for this module."""
-  data_dir = str(tmp_path_factory.mktemp("tfds"))
-  corpora.build("voices", "small", data_dir)
-  return data_dir
-
-
-@pytest.fixture(scope="module")
 def voices_records(voices_dir):
   """{split: [record, ...]} of voices/small."""
   return {split: list(corpora.load_split("voices", "small", split, voices_dir)) for split in SPLITS}

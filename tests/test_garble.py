@@ -1,0 +1,79 @@
+"""WaveNet on voices/small end to end: one training step via the CLI, then sample_garble."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import dsp
+from experiments import cli, sample_garble
+from training.checkpoint import load_model_checkpoint
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_module(module, *args, data_dir=None):
+  env = dict(os.environ, ELECTRIC_BEATS_DATA=data_dir) if data_dir else None
+  return subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True, cwd=REPO_ROOT,
+                        env=env, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def smoke_run(voices_dir, tmp_path_factory):
+  """A workdir trained for the smoke config's few steps on voices/small."""
+  workdir = str(tmp_path_factory.mktemp("smoke"))
+  result = run_module("experiments.train_wavenet", "--config", "experiments/configs/wavenet_voices.py:smoke",
+                      "--workdir", workdir, data_dir=voices_dir)
+  assert result.returncode == 0, result.stderr[-2000:]
+  return workdir
+
+
+def test_train_wavenet_smoke_config_writes_checkpoint_and_metrics(smoke_run):
+  model_config, params, labels = load_model_checkpoint(smoke_run)
+  assert model_config["layers_per_stack"] == 3 and "skip_kernel" in params["params"]
+  assert labels["speaker_gender"] == {"flite_slt": "female", "flite_rms": "male"}
+  rows = open(os.path.join(smoke_run, "metrics.csv")).read()
+  assert "train/bits_per_sample" in rows and "eval/bits_per_sample" in rows
+
+
+def test_train_wavenet_refuses_a_checkpoint_of_another_config(smoke_run, voices_dir):
+  result = run_module("experiments.train_wavenet", "--config", "experiments/configs/wavenet_voices.py:smoke",
+                      "--workdir", smoke_run, "--config.model.residual_channels=4", data_dir=voices_dir)
+  assert result.returncode == 2
+  assert result.stderr.strip().count("\n") == 0 and "another model config" in result.stderr
+
+
+def test_sample_garble_writes_audio_pictures_and_f0_table(smoke_run, tmp_path):
+  sample_garble.main(["--checkpoint", smoke_run, "--gender", "both", "--num", "2", "--seconds", "0.25",
+                      "--seed", "3", "--out", str(tmp_path)])
+  names = sorted(os.listdir(tmp_path))
+  assert names == [f"{g}_{i:02d}.{e}" for g in ("female", "male") for i in range(2) for e in ("png", "wav")]
+  audio = dsp.load_audio(tmp_path / "male_01.wav", 16000)
+  assert audio.shape == (4000,) and np.abs(audio).max() <= 1.0
+  sample_garble.main(["--checkpoint", smoke_run, "--speaker", "flite_rms", "--num", "1", "--seconds", "0.1",
+                      "--out", str(tmp_path / "rms")])
+  assert sorted(os.listdir(tmp_path / "rms")) == ["flite_rms_00.png", "flite_rms_00.wav"]
+
+
+@pytest.mark.parametrize("args,phrase", [
+    (["--seconds", "0"], "--seconds must be positive"),
+    (["--seconds", "-1"], "--seconds must be positive"),
+    (["--gender", "robot"], "invalid choice"),
+    (["--speaker", "nobody"], "unknown speaker 'nobody'; known speakers: flite_rms, flite_slt"),
+    (["--out", "/proc/garble"], "cannot create it"),
+])
+def test_sample_garble_bad_input_is_one_line_and_exit_2(smoke_run, capsys, args, phrase):
+  with pytest.raises(SystemExit) as exit_info:
+    cli.run(sample_garble.main, ["--checkpoint", smoke_run, *args])
+  error = capsys.readouterr().err
+  assert exit_info.value.code == 2 and error.count("\n") == 1 and phrase in error
+
+
+def test_sample_garble_refuses_missing_and_foreign_checkpoints(tmp_path, capsys):
+  result = run_module("experiments.sample_garble", "--checkpoint", str(tmp_path / "missing"))
+  assert result.returncode == 2 and result.stderr.count("\n") == 1 and "no such checkpoint" in result.stderr
+  with pytest.raises(SystemExit):
+    cli.run(sample_garble.main, ["--checkpoint", str(tmp_path)])
+  assert "holds no checkpoint" in capsys.readouterr().err
