@@ -39,6 +39,9 @@ def run_absl(main):
     except flags.Error as error:
       print(f"error: {error}; see --help", file=sys.stderr)
       sys.exit(2)
+    except SystemExit as done:
+      asked_for_help = any(arg.split("=")[0] in ("-h", "--help", "--helpshort", "--helpfull") for arg in argv[1:])
+      sys.exit(0 if asked_for_help else done.code)
   def quiet_main(argv):
     logging.set_verbosity(logging.WARNING)  # Orbax logs every save at INFO.
     run(main, argv)

@@ -20,24 +20,15 @@ import numpy as np
 import dsp
 from dsp.errors import InputError
 from experiments import cli
-from training.checkpoint import load_model_checkpoint
-from wavenet import sampling
-from wavenet.model import build_model
+from wavenet import pretrained, sampling
 
 SAMPLE_RATE = 16000
-SHIPPED_CHECKPOINT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "models",
-                                  "wavenet_voices")
 
 
 def load_conditioned_wavenet(path):
   """(model, params, labels) of a WaveNet conditioned on speaker and gender ids."""
-  model_config, params, labels = load_model_checkpoint(path)
-  try:
-    model = build_model(model_config)
-  except TypeError:
-    raise InputError(f"{path}: not a WaveNet checkpoint; pass one written by experiments.train_wavenet") from None
-  categories = dict(model.global_categories)
-  if "gender" not in categories or "speaker_gender" not in labels:
+  model, params, labels = pretrained.load_wavenet(path)
+  if "gender" not in dict(model.global_categories) or "speaker_gender" not in labels:
     raise InputError(f"{path}: this WaveNet is not conditioned on speaker and gender; pass one trained with "
                      "experiments/configs/wavenet_voices.py")
   return model, params, labels
@@ -67,7 +58,7 @@ def main(argv):
   parser.add_argument("--temperature", type=float, default=1.0, help="softmax temperature, > 0 (default 1)")
   parser.add_argument("--seed", type=int, default=0, help="PRNG seed; the same seed gives the same audio")
   parser.add_argument("--num", type=int, default=2, help="samples per gender or speaker (default 2)")
-  parser.add_argument("--checkpoint", default=SHIPPED_CHECKPOINT, help="training workdir or checkpoint folder "
+  parser.add_argument("--checkpoint", default=pretrained.SHIPPED_CHECKPOINT, help="training workdir or checkpoint folder "
                       "(default: the shipped models/wavenet_voices)")
   parser.add_argument("--out", default="out/garble", help="output directory (default out/garble)")
   args = parser.parse_args(argv)

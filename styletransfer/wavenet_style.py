@@ -7,7 +7,8 @@ time-normalised Gram matrices of shallow layers match the style clip's).
 Free gradient descent on all columns ends in soft columns that are no signal;
 coordinate descent instead optimises one block of `block` columns at a time
 with every other column fixed, then freezes the block to the one-hot of its
-argmax and moves on (block=1 is the report's Gibbs-like procedure).
+argmax (kept only if it lowers the objective, so the objective never rises)
+and moves on (block=1 is the report's Gibbs-like procedure).
 
 Incremental recomputation. Every objective here is a function of sums over
 positions of per-position statistics (squared content errors, outer products
@@ -235,7 +236,11 @@ def _optimise_block(problem, params, sweep, start, block_loss):
     return optax.apply_updates(logits, updates), opt_state
 
   logits, _ = jax.lax.fori_loop(0, problem.steps, step, (logits, optimizer.init(logits)))
-  frozen = jax.nn.one_hot(jnp.argmax(logits, axis=-1), current.shape[1])
+  candidate = jax.nn.one_hot(jnp.argmax(logits, axis=-1), current.shape[1])
+  # Keep the block's current columns unless the candidate lowers the objective: a descent method.
+  hard = 1e4  # softmax(hard * one_hot) is that one-hot exactly in float32.
+  better = block_loss(sweep, start, hard * candidate) < block_loss(sweep, start, hard * current)
+  frozen = jnp.where(better, candidate, current)
   return jax.lax.dynamic_update_slice(sweep.inputs, frozen, (start + context, 0))
 
 
