@@ -1,5 +1,6 @@
-"""WaveNet on voices/small end to end: one training step via the CLI, then sample_garble."""
+"""WaveNet on voices/small end to end: smoke training via the CLI, then sample_garble and wavenet_style."""
 
+import json
 import os
 import subprocess
 import sys
@@ -8,7 +9,7 @@ import numpy as np
 import pytest
 
 import dsp
-from experiments import cli, sample_garble
+from experiments import cli, sample_garble, wavenet_style
 from training.checkpoint import load_model_checkpoint
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -77,3 +78,18 @@ def test_sample_garble_refuses_missing_and_foreign_checkpoints(tmp_path, capsys)
   with pytest.raises(SystemExit):
     cli.run(sample_garble.main, ["--checkpoint", str(tmp_path)])
   assert "holds no checkpoint" in capsys.readouterr().err
+
+
+def test_wavenet_style_cli_writes_both_decodings_and_refuses_bad_layers(smoke_run, tmp_path, capsys):
+  t = np.arange(800) / 16000
+  dsp.save_audio(tmp_path / "c.wav", 0.5 * np.sin(2 * np.pi * 120 * t), 16000)
+  dsp.save_audio(tmp_path / "s.wav", 0.5 * np.sin(2 * np.pi * 230 * t), 16000)
+  common = ["--content", str(tmp_path / "c.wav"), "--style", str(tmp_path / "s.wav"), "--checkpoint", smoke_run]
+  wavenet_style.main(common + ["--out", str(tmp_path / "o.wav"), "--block", "16", "--steps", "2", "--joint-steps", "3"])
+  assert {"o.wav", "o.png", "o_joint.wav", "o_joint.png", "o_losses.png", "o.json"} <= set(os.listdir(tmp_path))
+  report = json.loads((tmp_path / "o.json").read_text())
+  assert set(report["methods"]) == {"coordinate", "joint"}
+  assert report["methods"]["coordinate"]["total"] <= report["start"]["content"] + report["start"]["style"] + 1e-6
+  with pytest.raises(SystemExit) as exit_info:
+    cli.run(wavenet_style.main, common + ["--out", str(tmp_path / "x.wav"), "--style-layers", "0,9"])
+  assert exit_info.value.code == 2 and "layer 9 out of range" in capsys.readouterr().err
