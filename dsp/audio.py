@@ -5,13 +5,13 @@ given `sample_rate` in Hz unless its docstring says otherwise.
 """
 
 import os
-import tempfile
 
 import librosa
 import numpy as np
 import soundfile as sf
 
 from dsp.errors import InputError
+from dsp.files import atomic_path
 
 _FORMATS_HINT = "give a WAV, FLAC or OGG file"
 
@@ -74,16 +74,10 @@ def save_audio(path, audio, sample_rate):
   suffix = os.path.splitext(path)[1] or ".wav"
   subtype = "PCM_16" if suffix.lower() in (".wav", ".flac") else None
   try:
-    handle, temporary = tempfile.mkstemp(suffix=suffix, dir=directory, prefix=".tmp-")
+    with atomic_path(path, suffix) as temporary:
+      sf.write(temporary, np.clip(audio, -1.0, 1.0), sample_rate, subtype=subtype)
   except OSError as error:
     raise InputError(f"{path}: cannot write there ({error.strerror}); choose another output path") from None
-  os.close(handle)
-  try:
-    sf.write(temporary, np.clip(audio, -1.0, 1.0), sample_rate, subtype=subtype)
-    os.replace(temporary, path)
-  finally:
-    if os.path.exists(temporary):
-      os.remove(temporary)
 
 
 def resample(audio, source_rate, target_rate):

@@ -1,8 +1,5 @@
 """Spectrogram figures written as PNG (matplotlib, Agg backend, atomic writes)."""
 
-import os
-import tempfile
-
 import matplotlib
 
 matplotlib.use("Agg")
@@ -10,6 +7,7 @@ import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first
 import numpy as np  # noqa: E402
 
 from dsp import spectral  # noqa: E402
+from dsp.files import atomic_path  # noqa: E402
 
 
 def log_spectrogram_db(audio, n_fft=1024, hop=256):
@@ -20,16 +18,11 @@ def log_spectrogram_db(audio, n_fft=1024, hop=256):
 
 def save_figure(figure, path):
   """Saves a matplotlib figure to `path` atomically (temporary file, then rename)."""
-  directory = os.path.dirname(os.path.abspath(path))
-  handle, temporary = tempfile.mkstemp(suffix=".png", dir=directory, prefix=".tmp-")
-  os.close(handle)
   try:
-    figure.savefig(temporary, dpi=100, bbox_inches="tight")
-    os.replace(temporary, path)
+    with atomic_path(path, ".png") as temporary:
+      figure.savefig(temporary, dpi=100, bbox_inches="tight")
   finally:
     plt.close(figure)
-    if os.path.exists(temporary):
-      os.remove(temporary)
 
 
 def plot_spectrogram(axis, audio, sample_rate, title="", n_fft=1024, hop=256):

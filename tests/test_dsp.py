@@ -86,6 +86,9 @@ def test_save_audio_is_atomic_and_round_trips(tmp_path):
   dsp.save_audio(path, audio, RATE)
   np.testing.assert_allclose(dsp.load_audio(path, RATE), audio, atol=1e-4)
   assert sorted(os.listdir(tmp_path)) == ["out.wav"]
+  umask = os.umask(0)
+  os.umask(umask)
+  assert os.stat(path).st_mode & 0o777 == 0o666 & ~umask  # Not mkstemp's 0600.
   with pytest.raises(InputError, match="NaN"):
     dsp.save_audio(tmp_path / "bad.wav", np.array([np.nan], np.float32), RATE)
   with pytest.raises(InputError, match="does not exist"):

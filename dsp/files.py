@@ -1,0 +1,29 @@
+"""Atomic file writes: a temporary file beside the target, then a rename."""
+
+import contextlib
+import os
+import tempfile
+
+
+def _umask():
+  mask = os.umask(0)
+  os.umask(mask)
+  return mask
+
+
+@contextlib.contextmanager
+def atomic_path(path, suffix):
+  """Yields a temporary path in `path`'s directory; on success it becomes `path`.
+
+  The file gets the usual permissions (0666 less the umask), not mkstemp's
+  0600; on any error the temporary file is removed and `path` is untouched.
+  """
+  handle, temporary = tempfile.mkstemp(suffix=suffix, dir=os.path.dirname(os.path.abspath(path)), prefix=".tmp-")
+  os.close(handle)
+  try:
+    yield temporary
+    os.chmod(temporary, 0o666 & ~_umask())
+    os.replace(temporary, path)
+  finally:
+    if os.path.exists(temporary):
+      os.remove(temporary)
