@@ -87,14 +87,15 @@ def main(argv):
   audio = np.asarray(dsp.dequantize(np.asarray(codes), model.num_classes - 1))
   elapsed = time.perf_counter() - tic
   print(f"sampled {len(streams)} x {args.seconds:g} s in {elapsed:.1f} s (compilation included)")
-  print(f"{'file':<28} {'condition':<18} {'median F0 (Hz)':>14}")
-  for (name, speaker, gender), clip in zip(streams, audio):
-    path = os.path.join(args.out, f"{name}.wav")
+  paths = [os.path.join(args.out, f"{name}.wav") for name, _, _ in streams]
+  width = max(len(path) for path in paths + ["file"])
+  print(f"{'file':<{width}} {'condition':<18} {'median F0 (Hz)':>14}")
+  for path, (name, speaker, gender), clip in zip(paths, streams, audio):
     dsp.save_audio(path, clip, SAMPLE_RATE)
     condition = labels["gender"][gender] + ("" if speaker < 0 else f" ({labels['speaker'][speaker]})")
     dsp.save_spectrogram_png(os.path.join(args.out, f"{name}.png"), clip, SAMPLE_RATE, f"{name}: {condition}")
     f0 = dsp.median_f0(clip, SAMPLE_RATE)
-    print(f"{path:<28} {condition:<18} {'-' if np.isnan(f0) else f'{f0:.1f}':>14}")
+    print(f"{path:<{width}} {condition:<18} {'-' if np.isnan(f0) else f'{f0:.1f}':>14}")
 
 
 if __name__ == "__main__":
