@@ -1,0 +1,321 @@
+"""The Variational Lossy Autoencoder (Chen et al. 2016) for raw audio.
+
+    q(z|x): log-mel spectrogram of the crop -> 1-D convolutions over frames
+        -> a global latent [latent_features] (mean over frames) and, optionally,
+        a local latent sequence [ceil(crop / local_hop), local_latent_features]
+    p(z): N(0, I) or the autoregressive-flow prior of `vlae.vae`
+    p(x|z): the project's conditional WaveNet (`wavenet.model`), conditioned
+        globally on the global latent and locally on the local sequence,
+        predicting the crop's mu-law codes
+
+The model is a `vlae.vae.VAE` whose data x is one training window: int32
+mu-law codes [B, context + crop], where `context` is the decoder's receptive
+field. The encoder reads only the crop (so z is computed from exactly the
+audio the decoder reconstructs); the decoder reads the window teacher-forced
+and scores the crop. Global and local latents travel as one flat vector
+z: [B, latent_features + frames * local_latent_features], so the ELBO terms,
+free bits, KL warm-up and the IWAE bound of `vlae.vae` apply unchanged.
+
+The local sequence reaches the WaveNet at the sample rate (the WaveNet's
+`local_hop` is 1, upsampling `repeat`): the prediction of crop sample j is
+conditioned on local frame j // local_hop, in training and in sampling alike.
+"""
+
+import functools
+import math
+from typing import Any
+
+import flax
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import librosa
+import numpy as np
+
+from dsp import mulaw, spectral
+from dsp.errors import InputError
+from training.checkpoint import load_model_checkpoint
+from vlae import distributions
+from vlae.vae import VAE, AutoregressiveFlowPrior, StandardNormalPrior
+from wavenet import sampling
+from wavenet.model import WaveNet
+
+SAMPLE_RATE = 16000
+PRIORS = ("standard_normal", "flow")
+SILENCE_PEAK = 1e-3  # clips whose peak |x| is below this are silent
+
+
+@functools.lru_cache(maxsize=None)
+def mel_filterbank(sample_rate, n_fft, num_mels):
+  """[n_fft // 2 + 1, num_mels] float32 Slaney mel filters (librosa)."""
+  return librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=num_mels).T.astype(np.float32)
+
+
+def log_mel(audio, n_fft, hop, num_mels, sample_rate=SAMPLE_RATE):
+  """audio: [B, T] float32 in [-1, 1] -> [B, 1 + T // hop, num_mels] float32 log mel power (natural log)."""
+  power = jnp.square(jnp.abs(spectral.stft(audio, n_fft, hop)))
+  return jnp.log(power @ jnp.asarray(mel_filterbank(sample_rate, n_fft, num_mels)) + 1e-6)
+
+
+def split_latent(z, latent_features, local_latent_features):
+  """z: [B, latent_features + F * local] -> (global [B, latent_features], local [B, F, local] or None)."""
+  if not local_latent_features:
+    return z, None
+  return z[:, :latent_features], z[:, latent_features:].reshape(z.shape[0], -1, local_latent_features)
+
+
+def local_series(local, offset, length, hop):
+  """Local latent frames at the sample rate: [B, F, C] -> [B, length, C].
+
+  Position p gets frame clip((p + offset) // hop, 0, F - 1): with p the input
+  position whose prediction is crop sample p + offset, every prediction sees
+  the frame of the sample it predicts.
+  """
+  frame = jnp.clip((jnp.arange(length) + offset) // hop, 0, local.shape[1] - 1)
+  return local[:, frame]
+
+
+class LogMelEncoder(nn.Module):
+  """q(z|x) from the crop of a window of mu-law codes."""
+  context: int = 0  # codes before the crop (the decoder's receptive field), not encoded
+  latent_features: int = 32  # dimensions of the global latent
+  local_latent_features: int = 0  # channels of the local latent sequence; 0 = none
+  local_hop: int = 1024  # samples per local latent frame, a multiple of `hop`
+  channels: int = 64  # width of the convolutions over frames
+  num_layers: int = 3  # convolutions over frames
+  kernel_size: int = 3  # frames per convolution tap window
+  n_fft: int = 1024  # STFT frame length, samples
+  hop: int = 256  # STFT hop, samples
+  num_mels: int = 80  # mel bands
+
+  @property
+  def min_samples(self):
+    """The shortest crop the encoder reads: one STFT frame (and one local frame)."""
+    return max(self.n_fft, self.local_hop if self.local_latent_features else 0)
+
+  @nn.compact
+  def __call__(self, window):
+    """window: [B, context + T] int32 mu-law codes -> DiagonalGaussian, mean [B, latent_features + F * local].
+
+    F = ceil(T / local_hop) local frames (0 without local latents); frame f
+    summarises crop samples f * local_hop ... (f + 1) * local_hop - 1.
+    """
+    audio = mulaw.dequantize(window[:, self.context:])
+    features = nn.LayerNorm(name="input_norm")(log_mel(audio, self.n_fft, self.hop, self.num_mels))
+    for layer in range(self.num_layers):
+      features = nn.gelu(nn.Conv(self.channels, (self.kernel_size,), padding="SAME", name=f"conv_{layer}")(features))
+    global_params = nn.Dense(2 * self.latent_features, name="global_posterior")(jnp.mean(features, axis=1))
+    means, log_scales = [global_params[:, :self.latent_features]], [global_params[:, self.latent_features:]]
+    if self.local_latent_features:
+      if self.local_hop % self.hop:
+        raise ValueError(f"local_hop {self.local_hop} must be a multiple of the STFT hop {self.hop}")
+      frames_per_latent = self.local_hop // self.hop
+      num_local = math.ceil(audio.shape[1] / self.local_hop)
+      needed = num_local * frames_per_latent
+      padded = jnp.pad(features, ((0, 0), (0, max(0, needed - features.shape[1])), (0, 0)), mode="edge")[:, :needed]
+      pooled = padded.reshape(padded.shape[0], num_local, frames_per_latent, self.channels).mean(axis=2)
+      local_params = nn.Dense(2 * self.local_latent_features, name="local_posterior")(pooled)
+      batch = local_params.shape[0]
+      means.append(local_params[..., :self.local_latent_features].reshape(batch, -1))
+      log_scales.append(local_params[..., self.local_latent_features:].reshape(batch, -1))
+    return distributions.DiagonalGaussian(mean=jnp.concatenate(means, axis=-1),
+                                          log_scale=jnp.concatenate(log_scales, axis=-1))
+
+
+@flax.struct.dataclass
+class CropLikelihood:
+  """p(crop | z) for windows: scores the codes after the first `context` of a window.
+
+  crop_distribution: Categorical (logits [B, crop, num_classes]) or
+    DiscretizedLogisticMixture (params [B, crop, 3M]) over the crop's codes.
+  """
+  crop_distribution: Any
+  context: int = flax.struct.field(pytree_node=False, default=0)
+
+  def log_prob(self, window):
+    """window: [B, context + crop] int32 -> [B] nats, summed over the crop."""
+    return self.crop_distribution.log_prob(window[..., self.context:])
+
+  def sample(self, key):
+    """[B, crop] int32 codes, each drawn given the true past (teacher forcing)."""
+    return self.crop_distribution.sample(key)
+
+  def mode(self):
+    """[B, crop] int32 most probable code of each sample given the true past."""
+    return self.crop_distribution.mode()
+
+
+class WaveNetDecoder(nn.Module):
+  """p(x|z): the conditional WaveNet, teacher-forced on the window."""
+  wavenet: WaveNet
+  latent_features: int = 32
+  local_latent_features: int = 0
+  local_hop: int = 1024
+
+  def __call__(self, z, window):
+    """z: [B, latent_features + F * local] float32, window: [B, context + crop] int32 -> CropLikelihood."""
+    context = self.wavenet.receptive_field
+    global_z, local = split_latent(z, self.latent_features, self.local_latent_features)
+    inputs = window[:, :-1]
+    series = None if local is None else local_series(local, 1 - context, inputs.shape[1], self.local_hop)
+    head = self.wavenet(inputs, global_vector=global_z, local=series).head
+    if self.wavenet.output_kind == "mixture":
+      crop_distribution = distributions.DiscretizedLogisticMixture(head, self.wavenet.num_classes)
+    else:
+      crop_distribution = distributions.Categorical(head)
+    return CropLikelihood(crop_distribution, context)
+
+
+def build_vlae(model_config):
+  """The audio VLAE (a `vlae.vae.VAE`) of a model config (dict or ConfigDict).
+
+  Fields: latent_features, local_latent_features, local_hop, encoder (the
+  LogMelEncoder fields channels, num_layers, kernel_size, n_fft, hop,
+  num_mels), decoder (WaveNet fields; its global vector and local channels
+  follow from the latents), prior (standard_normal | flow), flow_layers,
+  flow_hidden_features.
+
+  Raises:
+    InputError: the config is not an audio VLAE's, or names an unknown prior.
+  """
+  config = model_config.to_dict() if hasattr(model_config, "to_dict") else dict(model_config)
+  if not isinstance(config.get("encoder"), dict) or not isinstance(config.get("decoder"), dict):
+    raise InputError("not an audio VLAE config (it has no encoder and decoder); pass a checkpoint written by "
+                     "experiments.train_vlae")
+  if config["prior"] not in PRIORS:
+    raise InputError(f"unknown prior {config['prior']!r}; known: {', '.join(PRIORS)}")
+  latent, local, local_hop = config["latent_features"], config["local_latent_features"], config["local_hop"]
+  wavenet = WaveNet(**dict(config["decoder"]), input_kernel_size=1, global_vector_channels=latent,
+                    local_channels=local, local_hop=1, local_upsampling="repeat")
+  encoder = LogMelEncoder(context=wavenet.receptive_field, latent_features=latent, local_latent_features=local,
+                          local_hop=local_hop, **dict(config["encoder"]))
+  if config["prior"] == "flow":
+    prior = AutoregressiveFlowPrior(num_layers=config["flow_layers"], hidden_features=config["flow_hidden_features"])
+  else:
+    prior = StandardNormalPrior()
+  return VAE(encoder=encoder, decoder=WaveNetDecoder(wavenet, latent, local, local_hop), prior=prior)
+
+
+def context_of(model):
+  """The decoder's receptive field: codes of context in front of every crop."""
+  return model.decoder.wavenet.receptive_field
+
+
+def init_params(model, key, crop):
+  """Fresh variables of `model` for windows of `crop` predicted samples."""
+  window = jnp.zeros((1, context_of(model) + crop), jnp.int32)
+  return model.init(key, window, key)
+
+
+def load_vlae(path):
+  """(model, params, labels) from an audio-VLAE training workdir or checkpoint folder.
+
+  Raises:
+    InputError: a missing checkpoint, or one of another model.
+  """
+  model_config, params, labels = load_model_checkpoint(path)
+  try:
+    model = build_vlae(model_config)
+  except InputError:
+    raise InputError(f"{path}: not an audio VLAE checkpoint; pass one written by experiments.train_vlae") from None
+  return model, params, labels
+
+
+def check_clip(audio, model, name):
+  """Raises InputError unless `audio: [n] float32` is long enough for the encoder and not silent."""
+  needed = model.encoder.min_samples
+  if audio.shape[-1] < needed:
+    raise InputError(f"{name}: {audio.shape[-1]} samples ({audio.shape[-1] / SAMPLE_RATE:.3f} s) is shorter than "
+                     f"the encoder needs ({needed} samples, {needed / SAMPLE_RATE:.3f} s at {SAMPLE_RATE} Hz); "
+                     "pass a longer clip")
+  if not np.max(np.abs(audio)) >= SILENCE_PEAK:
+    raise InputError(f"{name}: the clip is silent (peak below {SILENCE_PEAK}); pass a clip with sound in it")
+
+
+@functools.partial(jax.jit, static_argnames=("model",))
+def _posterior(model, params, window):
+  q = model.apply(params, window, method=lambda module, window: module.encoder(window))
+  return q.mean, q.log_scale
+
+
+def encode(model, params, audio):
+  """q(z|x) of whole clips.
+
+  Args:
+    model: an audio VLAE.
+    params: its variables.
+    audio: [B, T] float32 in [-1, 1], T >= the encoder's min_samples.
+
+  Returns:
+    DiagonalGaussian with mean and log_scale [B, latent_features + F * local] float32.
+  """
+  codes = mulaw.quantize(np.asarray(audio, np.float32))
+  window = np.pad(codes, ((0, 0), (context_of(model), 0)), constant_values=mulaw.quantize(np.float32(0.0)))
+  mean, log_scale = _posterior(model, params, jnp.asarray(window, jnp.int32))
+  return distributions.DiagonalGaussian(mean, log_scale)
+
+
+def interpolation_path(z_start, z_end, steps, mode):
+  """`steps` points from z_start to z_end (both included): [D] -> [steps, D] float32.
+
+  mode "lerp" follows the straight line; "slerp" the great circle, the
+  norm interpolated linearly (the straight line when the two are parallel).
+  """
+  if steps < 2:
+    raise InputError(f"--steps must be at least 2, got {steps}")
+  if mode not in ("lerp", "slerp"):
+    raise InputError(f"unknown mode {mode!r}; known: lerp, slerp")
+  z_start, z_end = np.asarray(z_start, np.float64), np.asarray(z_end, np.float64)
+  fractions = np.linspace(0.0, 1.0, steps)[:, None]
+  linear = (1.0 - fractions) * z_start + fractions * z_end
+  norm_start, norm_end = np.linalg.norm(z_start), np.linalg.norm(z_end)
+  if mode == "lerp" or min(norm_start, norm_end) == 0.0:
+    path = linear
+  else:
+    cosine = np.clip(np.dot(z_start, z_end) / (norm_start * norm_end), -1.0, 1.0)
+    angle = np.arccos(cosine)
+    if np.sin(angle) < 1e-6:
+      path = linear
+    else:
+      unit_start, unit_end = z_start / norm_start, z_end / norm_end
+      direction = (np.sin((1.0 - fractions) * angle) * unit_start + np.sin(fractions * angle) * unit_end) / np.sin(angle)
+      path = direction * ((1.0 - fractions) * norm_start + fractions * norm_end)
+  path[0], path[-1] = z_start, z_end
+  return path.astype(np.float32)
+
+
+def decode(model, params, z, num_samples, key, temperature=1.0):
+  """Samples audio from p(x|z) with the incremental sampler (`wavenet.sampling`).
+
+  Args:
+    model: an audio VLAE.
+    params: its variables.
+    z: [B, latent_features + F * local] float32 latents.
+    num_samples: N samples per stream (16 kHz).
+    key: PRNG key; each stream draws from this same key, so streams that
+      share z give the same audio and streams differ only through z.
+    temperature: > 0, scales the logits.
+
+  Returns:
+    [B, N] float32 audio in [-1, 1].
+  """
+  decoder = model.decoder
+  wavenet = decoder.wavenet
+  wavenet_params = {"params": params["params"]["decoder"]["wavenet"]}
+  global_z, local = split_latent(jnp.asarray(z, jnp.float32), decoder.latent_features, decoder.local_latent_features)
+  clips = []
+  for stream in range(global_z.shape[0]):
+    series = None if local is None else local_series(local[stream:stream + 1], 0, num_samples, decoder.local_hop)
+    conditioning = sampling.prepare_conditioning(wavenet, wavenet_params, 1, num_samples,
+                                                 global_vector=global_z[stream:stream + 1], local=series)
+    codes = sampling.sample(wavenet, wavenet_params, key, num_samples, conditioning, temperature=temperature)
+    clips.append(np.asarray(mulaw.dequantize(np.asarray(codes[0]), wavenet.num_classes - 1)))
+  return np.stack(clips)
+
+
+def prior_draws(model, params, key, num, num_samples):
+  """z ~ p(z) for clips of `num_samples`: [num, latent_features + F * local] float32."""
+  decoder = model.decoder
+  frames = math.ceil(num_samples / decoder.local_hop) if decoder.local_latent_features else 0
+  noise = jax.random.normal(key, (num, decoder.latent_features + frames * decoder.local_latent_features))
+  return np.asarray(model.apply(params, noise, method=lambda module, noise: module.prior.sample_from_noise(noise)))

@@ -1,0 +1,78 @@
+"""Fixed evaluation crops of a split, posterior means, and linear probes on them.
+
+A linear probe asks how much a representation knows: a logistic regression
+(scikit-learn) from the posterior mean of the global latent to a label
+(gender, speaker), trained on one set of utterances and scored on another.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold, cross_val_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+import dsp
+
+
+def central_windows(clips, context, crop):
+  """One window per clip around its centre: codes [n_clips, context + crop] int32.
+
+  The crop is the clip's `crop` central samples (the whole clip, right-aligned
+  after silence, when it is shorter); the `context` samples before it come from
+  the clip, or are silence before its start.
+
+  Args:
+    clips: `corpora.batching.Clips`.
+    context: samples of decoder context before each crop, >= 0.
+    crop: samples per crop, >= 1.
+  """
+  end = np.minimum((clips.lengths + crop) // 2, clips.lengths)
+  position = end[:, None] - (context + crop) + np.arange(context + crop)
+  inside = position >= 0
+  pcm = np.where(inside, clips.samples[clips.starts[:, None] + np.maximum(position, 0)], np.int16(0))
+  return dsp.quantize(dsp.from_int16(pcm)).astype(np.int32)
+
+
+def posterior_means(model, params, windows, batch_size):
+  """Means of q(z|x): windows [N, context + crop] int32 -> [N, latent_features + F * local] float32.
+
+  The last batch is padded with copies of the first window (dropped again),
+  so one compiled shape serves every batch.
+  """
+  encode = jax.jit(lambda params, window: model.apply(params, window, method=lambda module, w: module.encoder(w)).mean)
+  means = []
+  for start in range(0, len(windows), batch_size):
+    batch = windows[start:start + batch_size]
+    padded = np.concatenate([batch, np.repeat(batch[:1], batch_size - len(batch), axis=0)])
+    means.append(np.asarray(encode(params, jnp.asarray(padded)))[:len(batch)])
+  return np.concatenate(means)
+
+
+def _classifier():
+  return make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000))
+
+
+def probe_accuracy(train_features, train_labels, test_features, test_labels):
+  """Accuracy in [0, 1] on the test set of a logistic regression fit on the training set.
+
+  Args:
+    train_features, test_features: [N, D] float32.
+    train_labels, test_labels: [N] int.
+  """
+  classifier = _classifier().fit(train_features, train_labels)
+  return float(np.mean(classifier.predict(test_features) == test_labels))
+
+
+def cross_validated_accuracy(features, labels, folds=5, seed=0):
+  """Mean accuracy of a logistic regression over stratified cross-validation of one set.
+
+  Uses `folds` folds, fewer when a class has fewer members; NaN when a class
+  has a single member (nothing to cross-validate).
+  """
+  folds = min(folds, int(np.min(np.unique(labels, return_counts=True)[1])))
+  if folds < 2:
+    return float("nan")
+  splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+  return float(np.mean(cross_val_score(_classifier(), features, labels, cv=splitter)))

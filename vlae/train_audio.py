@@ -1,0 +1,180 @@
+"""Training the audio VLAE on a voices corpus with the shared loop, and its evaluation (the table row).
+
+Training windows are random crops (`corpora.batching.train_batch`) with the
+decoder's receptive field of context in front; the objective per predicted
+sample is (-log p(crop|z) + beta * KL with free bits) / crop. Validation and
+evaluation use one central crop per utterance and score the plain negative
+ELBO, reported in bits per sample.
+"""
+
+import json
+import math
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import corpora
+from corpora import batching
+from dsp.files import atomic_path
+from training.loop import train
+from vlae import audio, probe
+from vlae.vae import vae_loss
+from wavenet.train import speaker_labels
+
+EVAL_FILE = "eval.json"
+
+
+def make_loss_fn(model, crop, kl_warmup_steps, free_bits):
+  """`(params, batch, key) -> (nats per predicted sample, metrics)` for the shared loop.
+
+  The batch holds `codes: [B, context + crop] int32` windows and `step: [B]`
+  int32 (the training step on every row; it sets the KL warm-up weight).
+  Training batches score the objective (warm-up and free bits); evaluation
+  batches, which carry `weight: [B]` (0 for padding rows), score the negative
+  ELBO, averaged over the rows of weight 1.
+  """
+  def loss_fn(params, batch, key):
+    loss = vae_loss(model, params, batch["codes"], key, batch["step"][0], kl_warmup_steps, free_bits)
+    weight = batch.get("weight", jnp.ones_like(loss.elbo))
+
+    def mean(values):
+      return jnp.sum(values * weight) / jnp.sum(weight)
+
+    metrics = {"negative_elbo_bits_per_sample": -mean(loss.elbo) / (crop * math.log(2.0)),
+               "reconstruction_bits_per_sample": -mean(loss.reconstruction) / (crop * math.log(2.0)),
+               "kl_bits_per_clip": mean(loss.kl) / math.log(2.0),
+               "kl_free_bits_nats": loss.kl_free_bits, "beta": loss.beta}
+    objective = -mean(loss.elbo) if "weight" in batch else loss.objective
+    return objective / crop, metrics
+  return loss_fn
+
+
+def _batched(windows, batch_size, step):
+  """Evaluation batches of windows [N, W]: codes, step [B] and weight [B] (0 for padding rows)."""
+  for start in range(0, len(windows), batch_size):
+    codes = windows[start:start + batch_size]
+    real = len(codes)
+    codes = np.concatenate([codes, np.repeat(codes[:1], batch_size - real, axis=0)])
+    yield {"codes": codes, "step": np.full(batch_size, step, np.int32),
+           "weight": (np.arange(batch_size) < real).astype(np.float32)}
+
+
+def train_and_evaluate(config, workdir):
+  """Trains the audio VLAE of `config` into `workdir`, resuming if it holds a checkpoint.
+
+  Args:
+    config: ConfigDict with `model` (see `audio.build_vlae`), `data` (name,
+      config, data_dir, batch_size, crop, eval_batches), `objective`
+      (kl_warmup_steps, free_bits in nats per latent element) and `train` (see
+      `training.loop.train`).
+    workdir: run directory.
+
+  Returns:
+    The final TrainState.
+  """
+  model = audio.build_vlae(config.model)
+  data, objective = config.data, config.objective
+  context = audio.context_of(model)
+  train_clips = batching.preload(corpora.load_split(data.name, data.config, "train", data.data_dir))
+  validation_clips = batching.preload(corpora.load_split(data.name, data.config, "validation", data.data_dir))
+  validation_windows = probe.central_windows(validation_clips, context, data.crop)
+  chosen = np.sort(np.random.default_rng(config.train.seed).permutation(len(validation_windows))[
+      :data.eval_batches * data.batch_size])
+
+  def train_batch(step):
+    batch = batching.train_batch(train_clips, config.train.seed, step, data.batch_size, context, data.crop)
+    return {"codes": batch["codes"], "step": np.full(data.batch_size, step, np.int32)}
+
+  def eval_batches():  # At full KL weight.
+    return _batched(validation_windows[chosen], data.batch_size, objective.kl_warmup_steps)
+
+  labels = dict(speaker_labels(data.name, data.config, train_clips, data.data_dir),
+                corpus={"name": data.name, "config": data.config})
+  return train(workdir=workdir, model_config=config.model.to_dict(),
+               init_params=lambda key: jax.jit(audio.init_params, static_argnums=(0, 2))(model, key, data.crop),
+               loss_fn=make_loss_fn(model, data.crop, objective.kl_warmup_steps, objective.free_bits),
+               train_batch=train_batch, eval_batches=eval_batches, train_config=config.train,
+               samples_per_batch=data.batch_size * data.crop, batch_size=data.batch_size, labels=labels)
+
+
+def _split_clips(name, config, split, data_dir):
+  return batching.preload(corpora.load_split(name, config, split, data_dir))
+
+
+def evaluate(workdir, crop, batch_size, data_dir=None, seed=0):
+  """The table row of a trained audio VLAE, also written to `workdir/eval.json`.
+
+  Validation: the negative ELBO (bits per sample) and the KL (bits per clip)
+  over one central crop of every validation utterance. Probes, on posterior
+  means of the global latent of one central crop per utterance: gender and
+  speaker fit on the train split and scored on the test split (held-out
+  utterances); gender of the `heldout_speakers` split with the same gender
+  probe (unseen speakers); speaker within `heldout_speakers` by 5-fold
+  cross-validation (a probe fit on some of their utterances, scored on the rest).
+
+  Args:
+    workdir: the run's workdir (its newest checkpoint is evaluated).
+    crop: samples per crop.
+    batch_size: windows per forward pass.
+    data_dir: corpus data dir override.
+    seed: PRNG seed of the z draws of the ELBO.
+
+  Returns:
+    A dict of the metrics.
+  """
+  model, params, labels = audio.load_vlae(workdir)
+  name, corpus_config = labels["corpus"]["name"], labels["corpus"]["config"]
+  context = audio.context_of(model)
+  latent_features = model.decoder.latent_features
+  loss_fn = jax.jit(make_loss_fn(model, crop, 0, 0.0))
+  validation = probe.central_windows(_split_clips(name, corpus_config, "validation", data_dir), context, crop)
+  elbo_sum, kl_sum, reconstruction_sum = 0.0, 0.0, 0.0
+  for index, batch in enumerate(_batched(validation, batch_size, 0)):
+    _, metrics = jax.device_get(loss_fn(params, batch, jax.random.fold_in(jax.random.key(seed), index)))
+    rows = float(batch["weight"].sum())
+    elbo_sum += rows * float(metrics["negative_elbo_bits_per_sample"])
+    kl_sum += rows * float(metrics["kl_bits_per_clip"])
+    reconstruction_sum += rows * float(metrics["reconstruction_bits_per_sample"])
+
+  features, speakers, genders = {}, {}, {}
+  for split in ("train", "test", "heldout_speakers"):
+    clips = _split_clips(name, corpus_config, split, data_dir)
+    windows = probe.central_windows(clips, context, crop)
+    features[split] = probe.posterior_means(model, params, windows, batch_size)[:, :latent_features]
+    speakers[split], genders[split] = clips.speaker, clips.gender
+  result = {
+      "workdir": workdir, "step": _latest_step(workdir), "receptive_field": context, "crop": crop,
+      "validation_utterances": len(validation),
+      "validation_bits_per_sample": elbo_sum / len(validation),
+      "validation_reconstruction_bits_per_sample": reconstruction_sum / len(validation),
+      "validation_kl_bits_per_clip": kl_sum / len(validation),
+      "gender_probe_test": probe.probe_accuracy(features["train"], genders["train"], features["test"],
+                                                genders["test"]),
+      "speaker_probe_test": probe.probe_accuracy(features["train"], speakers["train"], features["test"],
+                                                 speakers["test"]),
+      "gender_probe_heldout_speakers": probe.probe_accuracy(features["train"], genders["train"],
+                                                            features["heldout_speakers"], genders["heldout_speakers"]),
+      "speaker_probe_heldout_speakers": probe.cross_validated_accuracy(features["heldout_speakers"],
+                                                                       speakers["heldout_speakers"]),
+  }
+  with atomic_path(os.path.join(workdir, EVAL_FILE), ".json") as temporary, open(temporary, "w") as file:
+    json.dump(result, file, indent=2, sort_keys=True)
+  return result
+
+
+def _latest_step(workdir):
+  steps = [int(name) for name in os.listdir(os.path.join(workdir, "checkpoints")) if name.isdigit()]
+  return max(steps) if steps else 0
+
+
+def gender_means(model, params, labels, crop, batch_size, data_dir=None, split="train"):
+  """{gender name: [latent_features + F * local] mean of the posterior means of its utterances in `split`}.
+
+  Each utterance contributes its central crop of `crop` samples.
+  """
+  clips = _split_clips(labels["corpus"]["name"], labels["corpus"]["config"], split, data_dir)
+  means = probe.posterior_means(model, params, probe.central_windows(clips, audio.context_of(model), crop), batch_size)
+  return {gender: means[clips.gender == index].mean(axis=0) for index, gender in enumerate(labels["gender"])
+          if np.any(clips.gender == index)}
