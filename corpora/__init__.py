@@ -3,9 +3,12 @@
   voices  synthetic multi-speaker English (flite, espeak-ng, festival): small, full
   vctk    a local copy of VCTK 0.92 (--manual-dir): default
   folder  any folder of audio with an optional metadata.csv (--manual-dir): any label
+  music   music21's scores rendered by fluidsynth, multi-label tags: small, full
+  magnatagatune  a local copy of MagnaTagATune (--manual-dir): top50
 
-Every record holds audio [n] int16 at 16 kHz, speaker and gender ints (see
-`corpora.schema`). Data live in `resolve_data_dir(data_dir)`: the argument, else
+Every speech record holds audio [n] int16 at 16 kHz, speaker and gender ints (see
+`corpora.schema`); the tagged music corpora hold audio and a multi-hot `tags`
+vector instead (see `corpora.tagging`). Data live in `resolve_data_dir(data_dir)`: the argument, else
 $ELECTRIC_BEATS_DATA, else DEFAULT_DATA_DIR.
 """
 
@@ -15,14 +18,17 @@ import tensorflow_datasets as tfds
 
 from corpora import schema
 from corpora.folder import Folder
+from corpora.magnatagatune import MagnaTagATune
+from corpora.music import Music
 from corpora.vctk import Vctk
 from corpora.voices import Voices
 from dsp.errors import InputError
 
 DEFAULT_DATA_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data", "tfds")
 DATA_DIR_ENV = "ELECTRIC_BEATS_DATA"
-BUILDERS = {"voices": Voices, "vctk": Vctk, "folder": Folder}
-_NEEDS_MANUAL_DIR = {"vctk": "your unpacked VCTK-Corpus-0.92 folder", "folder": "your folder of audio"}
+BUILDERS = {"voices": Voices, "vctk": Vctk, "folder": Folder, "music": Music, "magnatagatune": MagnaTagATune}
+_NEEDS_MANUAL_DIR = {"vctk": "your unpacked VCTK-Corpus-0.92 folder", "folder": "your folder of audio",
+                     "magnatagatune": "your MagnaTagATune folder (annotations_final.csv and the mp3 folders)"}
 
 
 def resolve_data_dir(data_dir=None):

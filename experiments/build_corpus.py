@@ -4,6 +4,10 @@ examples:
   python -m experiments.build_corpus --name voices --config full
   python -m experiments.build_corpus --name vctk --config default --manual-dir ~/VCTK-Corpus-0.92
   python -m experiments.build_corpus --name folder --config drums --manual-dir ~/drums
+  python -m experiments.build_corpus --name music --config full
+  python -m experiments.build_corpus --name magnatagatune --config top50 --manual-dir ~/magnatagatune
+
+Tagged corpora (music, magnatagatune) print their clips per split and tag counts instead.
 """
 
 import argparse
@@ -59,12 +63,26 @@ def print_table(rows):
                     for column, (cell, width) in enumerate(zip(row, widths))).rstrip())
 
 
+def tag_table(corpus):
+  """Clips per split and clips per tag of a tagged corpus: (split counts, [(tag, count)], n_samples)."""
+  names = list(corpus.info.metadata["tags"])
+  split_counts, tag_counts, n_samples = {}, np.zeros(len(names), np.int64), 0
+  for split in corpus.info.splits:
+    records = corpus.as_data_source(split=split)
+    split_counts[split] = len(records)
+    for record in records:
+      tag_counts += record["tags"]
+      n_samples += len(record["audio"])
+  return split_counts, list(zip(names, tag_counts.tolist())), n_samples
+
+
 def main(argv):
   parser = cli.ArgumentParser(prog="python -m experiments.build_corpus", description=__doc__,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
   parser.add_argument("--name", required=True, help=f"corpus: {', '.join(sorted(corpora.BUILDERS))}")
   parser.add_argument("--config", required=True,
-                      help="voices: small or full; vctk: default; folder: a label of your choice")
+                      help="voices, music: small or full; vctk: default; magnatagatune: top50; "
+                      "folder: a label of your choice")
   parser.add_argument("--data-dir", help=f"TFDS data dir (default: ${corpora.DATA_DIR_ENV} or {corpora.DEFAULT_DATA_DIR})")
   parser.add_argument("--manual-dir", help="source folder, for vctk (the unpacked corpus) and folder (your audio)")
   parser.add_argument("--force", action="store_true", help="rebuild even if the corpus is already built")
@@ -74,13 +92,20 @@ def main(argv):
   start = time.perf_counter()
   corpus = corpora.build(args.name, args.config, args.data_dir, args.manual_dir, force=args.force)
   wall = time.perf_counter() - start
-  rows, n_utterances, n_samples = speaker_table(corpus)
-  print()
-  print_table(rows)
   size = _directory_bytes(os.fspath(corpus.data_dir)) / 2**20
-  hours = n_samples / corpora.schema.SAMPLE_RATE / 3600
   timing = "already built (--force rebuilds it)" if already_built else f"built in {wall:.0f} s"
-  print(f"\n{args.name}/{args.config}: {len(rows)} speakers, {n_utterances} utterances, {hours:.2f} h of audio, "
+  print()
+  if "tags" in corpus.info.features:
+    split_counts, tag_counts, n_samples = tag_table(corpus)
+    print("clips per split: " + ", ".join(f"{split} {count}" for split, count in split_counts.items()))
+    print("clips per tag:   " + ", ".join(f"{tag} {count}" for tag, count in tag_counts))
+    summary = f"{sum(split_counts.values())} clips"
+  else:
+    rows, n_utterances, n_samples = speaker_table(corpus)
+    print_table(rows)
+    summary = f"{len(rows)} speakers, {n_utterances} utterances"
+  hours = n_samples / corpora.schema.SAMPLE_RATE / 3600
+  print(f"\n{args.name}/{args.config}: {summary}, {hours:.2f} h of audio, "
         f"{size:.1f} MiB in {corpus.data_dir}; {timing}")
 
 
