@@ -2,6 +2,7 @@
 
 from dsp.audio import from_int16, load_audio, peak_normalize, resample, rms_normalize, save_audio, to_int16, trim_silence
 from dsp.errors import InputError
+from dsp.files import save_json
 from dsp.mulaw import dequantize, mu_law_decode, mu_law_encode, quantize
 from dsp.pitch import median_f0
 from dsp.plots import save_spectrogram_png, save_spectrograms_png

@@ -1,6 +1,7 @@
 """Atomic file writes: a temporary file beside the target, then a rename."""
 
 import contextlib
+import json
 import os
 import tempfile
 
@@ -27,3 +28,11 @@ def atomic_path(path, suffix):
   finally:
     if os.path.exists(temporary):
       os.remove(temporary)
+
+
+def save_json(path, payload):
+  """Writes `payload` as indented JSON to `path` atomically."""
+  with atomic_path(path, ".json") as temporary:
+    with open(temporary, "w") as file:
+      json.dump(payload, file, indent=2, sort_keys=True)
+      file.write("\n")

@@ -10,7 +10,6 @@ Ulyanov's recipe: 4,096-filter random conv, L-BFGS 300 steps, Griffin-Lim 500.
 
 import argparse
 import dataclasses
-import json
 import os
 import tempfile
 
@@ -102,12 +101,6 @@ def save_loss_curves_png(path, trace, config):
   plots.save_figure(figure, path)
 
 
-def write_json(path, payload):
-  with open(path, "w") as handle:
-    json.dump(payload, handle, indent=2)
-    handle.write("\n")
-
-
 def main(argv):
   args = parse_args(argv)
   config = spectrogram.StyleTransferConfig(
@@ -133,7 +126,7 @@ def main(argv):
     dsp.save_spectrograms_png(staged["spectrograms"], [("content", content), ("style", style),
                                                        ("result", result.audio)], args.sample_rate)
     save_loss_curves_png(staged["losses"], result.trace, config)
-    write_json(staged["report"], {
+    dsp.save_json(staged["report"], {
         "content": args.content, "style": args.style, "sample_rate": args.sample_rate,
         "config": dataclasses.asdict(config), "losses": result.losses, "timings": result.timings,
         "outputs": paths})

@@ -11,7 +11,6 @@ coordinate-descent result and OUT_joint.wav the joint-relaxation one.
 """
 
 import argparse
-import json
 import os
 import time
 
@@ -95,17 +94,9 @@ def main(argv):
     global_ids = {"gender": jnp.array([labels["gender"].index(args.gender)], jnp.int32)}
 
   length = content.shape[0]
-  content_acts = ws.clip_activations(model, params, content, (content_layer,), global_ids)[0]
-  style_acts = ws.clip_activations(model, params, style, style_layers, global_ids)
-  problem = ws.Problem(model=model, objective=None, length=length, block=args.block, steps=args.steps,
-                       learning_rate=args.learning_rate, init_scale=0.0, global_ids=global_ids)
-  slack = problem.num_blocks * problem.block + problem.window
-
-  def objective(content_weight, style_weight):
-    return ws.style_objective(content_acts, style_acts, content_layer, style_layers, content_weight, style_weight,
-                              window=slack)
-
-  problem = problem._replace(objective=objective(args.content_weight, args.style_weight))
+  task = ws.make_style_task(model, params, content, style, content_layer, style_layers, args.content_weight,
+                            args.style_weight, args.block, args.steps, args.learning_rate, global_ids)
+  problem = task.problem
   init = content if args.init == "content" else jax.random.randint(jax.random.key(args.seed), (length,), 0,
                                                                      model.num_classes)
   runs = {}
@@ -115,16 +106,13 @@ def main(argv):
     runs["joint"] = lambda: ws.joint_relaxation(problem, params, init, steps=args.joint_steps)
   report = {"content": args.content, "style": args.style, "content_layer": content_layer,
             "style_layers": list(style_layers), "samples": length, "methods": {}}
-  parts = {"content": problem._replace(objective=objective(args.content_weight, 0.0)),
-           "style": problem._replace(objective=objective(0.0, args.style_weight))}
   traces = {}
   for method, run in runs.items():
     print(f"{method}: optimising {length} samples ...", flush=True)
     tic = time.perf_counter()
     decoded = jax.block_until_ready(run())
     seconds = time.perf_counter() - tic
-    losses = {name: float(ws.one_hot_loss(part, params, decoded.codes)) for name, part in parts.items()}
-    losses["total"] = losses["content"] + losses["style"]
+    losses = ws.task_losses(task, params, decoded.codes)
     report["methods"][method] = dict(losses, seconds_including_compile=seconds)
     traces[method] = np.asarray(decoded.loss_trace)
     path = args.out if method == "coordinate" or args.method != "both" else args.out[:-4] + f"_{method}.wav"
@@ -134,7 +122,7 @@ def main(argv):
                              f"style {losses['style']:.3g}")
     print(f"  wrote {path}: content loss {losses['content']:.4g}, style loss {losses['style']:.4g}, "
           f"{seconds:.1f} s")
-  report["start"] = {name: float(ws.one_hot_loss(part, params, init)) for name, part in parts.items()}
+  report["start"] = ws.task_losses(task, params, init)
   figure, axis = plt.subplots(figsize=(7, 3.5))
   for method, trace in traces.items():
     axis.plot(np.linspace(0, 1, len(trace)), trace, label=method)
@@ -143,8 +131,7 @@ def main(argv):
   axis.set_ylabel("relaxed objective")
   axis.legend()
   plots.save_figure(figure, args.out[:-4] + "_losses.png")
-  with open(args.out[:-4] + ".json", "w") as file:
-    json.dump(report, file, indent=2)
+  dsp.save_json(args.out[:-4] + ".json", report)
 
 
 if __name__ == "__main__":

@@ -328,6 +328,38 @@ def joint_relaxation(problem, params, init_codes, steps):
   return Decoded(jnp.argmax(logits, axis=-1).astype(jnp.int32), trace)
 
 
+class StyleTask(NamedTuple):
+  """A style-transfer problem and its two terms alone, to report them apart."""
+  problem: Problem  # content_weight * content + style_weight * style
+  content_only: Problem  # content_weight * content
+  style_only: Problem  # style_weight * style
+
+
+def make_style_task(model, params, content_codes, style_codes, content_layer, style_layers, content_weight,
+                    style_weight, block, steps, learning_rate, global_ids=None):
+  """The decoding problem for content codes [T] and style codes [T_style] (int32 mu-law)."""
+  content_acts = clip_activations(model, params, content_codes, (content_layer,), global_ids)[0]
+  style_acts = clip_activations(model, params, style_codes, style_layers, global_ids)
+  problem = Problem(model=model, objective=None, length=content_codes.shape[0], block=block, steps=steps,
+                    learning_rate=learning_rate, init_scale=0.0, global_ids=global_ids)
+  slack = problem.num_blocks * problem.block + problem.window
+
+  def with_weights(content_weight, style_weight):
+    return problem._replace(objective=style_objective(content_acts, style_acts, content_layer, style_layers,
+                                                      content_weight, style_weight, window=slack))
+
+  return StyleTask(with_weights(content_weight, style_weight), with_weights(content_weight, 0.0),
+                   with_weights(0.0, style_weight))
+
+
+def task_losses(task, params, codes):
+  """Weighted content, style and total loss of a hard input: [T] codes -> dict of floats."""
+  losses = {"content": float(one_hot_loss(task.content_only, params, codes)),
+            "style": float(one_hot_loss(task.style_only, params, codes))}
+  losses["total"] = losses["content"] + losses["style"]
+  return losses
+
+
 @functools.partial(jax.jit, static_argnames=("problem",))
 def one_hot_loss(problem, params, codes):
   """The objective of a hard one-hot input: [T] codes -> scalar."""

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import dsp
-from experiments import cli, sample_garble, wavenet_style
+from experiments import cli, sample_garble, wavenet_style, wavenet_style_pairs
 from training.checkpoint import load_model_checkpoint
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -93,3 +93,18 @@ def test_wavenet_style_cli_writes_both_decodings_and_refuses_bad_layers(smoke_ru
   with pytest.raises(SystemExit) as exit_info:
     cli.run(wavenet_style.main, common + ["--out", str(tmp_path / "x.wav"), "--style-layers", "0,9"])
   assert exit_info.value.code == 2 and "layer 9 out of range" in capsys.readouterr().err
+
+
+def test_wavenet_style_pairs_compares_methods_on_male_female_pairs(smoke_run, voices_dir, tmp_path):
+  wavenet_style_pairs.main(["--checkpoint", smoke_run, "--corpus-config", "small", "--data-dir", voices_dir,
+                            "--pairs", "2", "--seconds", "0.05", "--block", "16", "--steps", "2", "--joint-steps", "2",
+                            "--out", str(tmp_path)])
+  results = json.loads((tmp_path / "results.json").read_text())
+  assert len(results["pairs"]) == 2
+  for row in results["pairs"]:
+    assert (row["content_speaker"], row["style_speaker"]) == ("flite_rms", "flite_slt")
+    assert row["coordinate"]["total"] <= row["start"]["total"] + 1e-6
+  assert results["coordinate_wins"] == sum(row["coordinate"]["total"] < row["joint"]["total"]
+                                           for row in results["pairs"])
+  for name in ("content", "style", "coordinate", "joint"):
+    assert os.path.exists(tmp_path / "pair_1" / f"{name}.wav") and os.path.exists(tmp_path / "pair_1" / f"{name}.png")

@@ -6,7 +6,6 @@ one CPU, eight GPUs or a TPU slice; launched with JAX_COORDINATOR_ADDRESS set,
 each process feeds its own rows of the global batch.
 """
 
-import json
 import math
 import os
 import signal
@@ -18,6 +17,7 @@ from jax.sharding import NamedSharding, PartitionSpec
 from tqdm import tqdm
 
 from dsp.errors import InputError
+from dsp.files import save_json
 from training import state as state_lib
 from training.checkpoint import Checkpointer
 from training.metrics import MetricWriter
@@ -126,8 +126,7 @@ def train(*, workdir, model_config, init_params, loss_fn, train_batch, eval_batc
     print(f"resuming from step {int(state.step)} in {checkpointer.directory}")
   else:
     state = fresh_state()
-  with open(os.path.join(workdir, "model_config.json"), "w") as file:
-    json.dump(model_config, file, indent=2, sort_keys=True)
+  save_json(os.path.join(workdir, "model_config.json"), model_config)
   state = jax.device_put(state, sharding.replicated)
 
   train_step = jax.jit(state_lib.make_train_step(loss_fn, optimizer), donate_argnums=(0,),

@@ -1,6 +1,5 @@
 """Training the MLP VAE on binarised digits with the shared loop, then its test bounds and figures."""
 
-import json
 import math
 import os
 
@@ -12,6 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
 import numpy as np  # noqa: E402
 
+from dsp.files import save_json  # noqa: E402
 from dsp.plots import save_figure  # noqa: E402
 from training.loop import train  # noqa: E402
 from vlae import mnist  # noqa: E402
@@ -130,8 +130,7 @@ def train_and_evaluate(config, workdir):
   key = jax.random.key(seed + 2)
   metrics = dict(evaluate_bounds(model, state.params, test_images, jax.random.fold_in(key, 0), evaluation.iwae_samples,
                              evaluation.chunk_size, evaluation.batch_size), dataset=data.name, step=int(state.step))
-  with open(os.path.join(workdir, TEST_METRICS_FILE), "w") as file:
-    json.dump(metrics, file, indent=2, sort_keys=True)
+  save_json(os.path.join(workdir, TEST_METRICS_FILE), metrics)
   save_figures(model, state.params, test_images, splits.image_shape, config.model.latent_features,
                jax.random.fold_in(key, 1), evaluation.plot_images, workdir)
   return metrics
