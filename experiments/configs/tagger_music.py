@@ -1,0 +1,54 @@
+"""The tagger on the rendered-score corpus `music`.
+
+    python -m experiments.train_tagger --config experiments/configs/tagger_music.py --workdir runs/NAME
+    python -m experiments.train_tagger --config experiments/configs/tagger_music.py --workdir runs/NAME \
+        --config.model.frontend=logmel
+    python -m experiments.train_tagger --config experiments/configs/tagger_music.py:smoke --workdir /tmp/smoke
+
+Variants: "default" (music/full) and "smoke" (a tiny model on music/small, a
+few steps, for tests).
+"""
+
+import ml_collections
+
+
+def get_config(variant="default"):
+  """Returns the ConfigDict of `variant` ("default" or "smoke")."""
+  smoke = variant == "smoke"
+  config = ml_collections.ConfigDict()
+
+  config.model = model = ml_collections.ConfigDict()
+  model.frontend = "raw"  # raw (strided convolution on samples) | logmel | lstm (over log-mel frames)
+  model.sample_rate = 16000  # Hz of the audio
+  model.hop = 128  # samples between frames: the raw filterbank's stride, the STFT hop
+  model.filter_length = 512  # taps of each raw filterbank filter
+  model.n_fft = 512  # STFT frame length of the log-mel frontends
+  model.frontend_channels = 16 if smoke else 64  # raw filters or mel bands
+  model.stage_channels = (8, 8) if smoke else (64, 96, 128)  # output channels of each convolution stage
+  model.stage_kernel = 8  # frames per stage convolution
+  model.pool = 4  # max-pooling factor between stages
+  model.lstm_channels = 8 if smoke else 128  # LSTM state width (lstm frontend)
+  model.lstm_pool = 2  # frames max-pooled before the LSTM
+  model.dense_channels = 16 if smoke else 256  # hidden units before the logits
+
+  config.data = data = ml_collections.ConfigDict()
+  data.name = "music"  # tagged corpus, see corpora/__init__.py
+  data.config = "small" if smoke else "full"  # corpus config
+  data.data_dir = ml_collections.FieldReference(None, field_type=str)  # None: $ELECTRIC_BEATS_DATA or data/tfds
+  data.batch_size = 2 if smoke else 16  # clips per step (a multiple of the device count)
+  data.crop = 4096 if smoke else 32000  # samples per training crop (2 s)
+  data.eval_length = 8192 if smoke else 64000  # samples per evaluation window (a whole 4 s clip)
+  data.eval_batches = 2 if smoke else 12  # validation batches per evaluation
+
+  config.train = train = ml_collections.ConfigDict()
+  train.num_steps = 3 if smoke else 2000  # optimiser steps
+  train.learning_rate = 1e-3  # peak AdamW learning rate
+  train.warmup_steps = 1 if smoke else 100  # linear warm-up steps
+  train.weight_decay = 1e-4  # AdamW decoupled weight decay
+  train.clip_norm = 1.0  # global gradient-norm clip
+  train.log_every = 1 if smoke else 50  # steps between training-metric writes
+  train.eval_every = 2 if smoke else 500  # steps between validation passes
+  train.checkpoint_every = 2 if smoke else 250  # steps between checkpoints
+  train.keep_checkpoints = 3  # checkpoints kept on disk
+  train.seed = 0  # parameters, data order and PRNG keys
+  return config

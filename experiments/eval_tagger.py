@@ -1,0 +1,87 @@
+"""Per-tag ROC-AUC of a trained tagger on a split of its corpus (scikit-learn), as a table, a JSON and a bar chart.
+
+examples:
+  python -m experiments.eval_tagger --workdir runs/tagger_raw
+  python -m experiments.eval_tagger --checkpoint runs/tagger_raw/checkpoints/2000 --split validation --out out/auc
+
+Each clip's score for a tag is the mean sigmoid over windows tiling the clip.
+Writes OUT/roc_auc.md (the table), OUT/roc_auc.json (per-tag and mean
+ROC-AUC, with the checkpoint, corpus and split) and OUT/roc_auc.png (the bar
+chart); OUT defaults to WORKDIR/eval_SPLIT. Tags present in every clip of the
+split, or in none, have no ROC-AUC and are left out of the mean.
+"""
+
+import argparse
+import json
+import os
+import time
+
+import corpora
+from corpora import tagging
+from dsp.errors import InputError
+from dsp.files import atomic_path
+from experiments import cli
+from tagger import evaluate
+from tagger.model import build_model
+from training.checkpoint import load_model_checkpoint
+
+
+def load_tagger(path):
+  """(model, params, tag names, (corpus name, corpus config)) from a tagger checkpoint.
+
+  Raises:
+    InputError: no checkpoint there, or one that is not a tagger's.
+  """
+  model_config, params, labels = load_model_checkpoint(path)
+  if "tags" not in labels or "frontend" not in model_config:
+    raise InputError(f"{path}: not a tagger checkpoint; pass a workdir of experiments.train_tagger")
+  return build_model(model_config), params, list(labels["tags"]), tuple(labels["corpus"])
+
+
+def main(argv):
+  parser = cli.ArgumentParser(prog="python -m experiments.eval_tagger", description=__doc__,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+  source = parser.add_mutually_exclusive_group(required=True)
+  source.add_argument("--workdir", help="training run directory (its newest checkpoint)")
+  source.add_argument("--checkpoint", help="a checkpoints folder or one step's folder")
+  parser.add_argument("--split", default="test", help="split of the checkpoint's corpus (default test)")
+  parser.add_argument("--data-dir", help=f"TFDS data dir (default: ${corpora.DATA_DIR_ENV} or {corpora.DEFAULT_DATA_DIR})")
+  parser.add_argument("--window", type=int, default=64000, help="samples per evaluation window (default a 4 s clip)")
+  parser.add_argument("--batch-size", type=int, default=16, help="windows per forward pass")
+  parser.add_argument("--out", help="output folder (default WORKDIR/eval_SPLIT)")
+  args = parser.parse_args(argv)
+  if args.window < 1 or args.batch_size < 1:
+    raise InputError("--window and --batch-size must be at least 1")
+  path = args.workdir or args.checkpoint
+  model, params, names, (corpus_name, corpus_config) = load_tagger(path)
+  if len(names) != model.num_tags:
+    raise InputError(f"{path}: checkpoint has {model.num_tags} outputs but {len(names)} tag names; retrain it")
+  if tagging.tag_names(corpus_name, corpus_config, args.data_dir) != names:
+    raise InputError(f"corpus {corpus_name}/{corpus_config} in {corpora.resolve_data_dir(args.data_dir)} has other "
+                     "tags than the checkpoint; pass the --data-dir it was trained on")
+  clips = tagging.preload(corpora.load_split(corpus_name, corpus_config, args.split, args.data_dir))
+  out = args.out or os.path.join(args.workdir or os.path.dirname(os.path.abspath(path)), f"eval_{args.split}")
+  os.makedirs(out, exist_ok=True)
+
+  start = time.perf_counter()
+  scores = evaluate.predict(model, params, clips, args.batch_size, args.window)
+  auc, mean = evaluate.roc_auc_per_tag(clips.tags, scores)
+  seconds = time.perf_counter() - start
+  table = evaluate.auc_table(names, auc, clips.tags.sum(axis=0))
+  print(table)
+  print(f"\nmean ROC-AUC over {int(sum(auc == auc))} tags: {mean:.4f} ({len(clips)} {args.split} clips of "
+        f"{corpus_name}/{corpus_config}, frontend {model.frontend}, {seconds:.1f} s)")
+  with atomic_path(os.path.join(out, "roc_auc.md"), ".md") as temporary, open(temporary, "w") as handle:
+    handle.write(table + f"\n\nmean ROC-AUC: {mean:.4f}\n")
+  result = {"checkpoint": os.path.abspath(path), "corpus": f"{corpus_name}/{corpus_config}", "split": args.split,
+            "frontend": model.frontend, "clips": len(clips), "mean_roc_auc": mean,
+            "roc_auc": {name: None if value != value else float(value) for name, value in zip(names, auc)}}
+  with atomic_path(os.path.join(out, "roc_auc.json"), ".json") as temporary, open(temporary, "w") as handle:
+    json.dump(result, handle, indent=2)
+  evaluate.save_auc_chart(os.path.join(out, "roc_auc.png"), names, auc, mean,
+                          f"{corpus_name}/{corpus_config} {args.split}, {model.frontend} frontend")
+  print(f"wrote {out}/roc_auc.md, roc_auc.json, roc_auc.png")
+
+
+if __name__ == "__main__":
+  cli.run(main)

@@ -1,0 +1,29 @@
+"""Train a multi-label audio tagger (flags only; the logic is in tagger/train.py).
+
+    python -m experiments.train_tagger --config experiments/configs/tagger_music.py --workdir runs/NAME \
+        [--config.model.frontend=logmel ...]
+
+Rerunning the same command resumes from the last checkpoint in --workdir.
+"""
+
+from absl import flags
+from ml_collections import config_flags
+
+from experiments import cli
+from tagger.train import train_and_evaluate
+from training.loop import maybe_initialize_distributed
+
+_WORKDIR = flags.DEFINE_string("workdir", None, "run directory (checkpoints, metrics.csv, TensorBoard events)",
+                               required=True)
+_CONFIG = config_flags.DEFINE_config_file("config", "experiments/configs/tagger_music.py",
+                                          "config file, optionally with :variant (e.g. :smoke)")
+
+
+def main(argv):
+  del argv
+  maybe_initialize_distributed()
+  train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+
+
+if __name__ == "__main__":
+  cli.run_absl(main)

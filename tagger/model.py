@@ -1,0 +1,122 @@
+"""The tagger: a frontend, a convolutional (or recurrent) body, one sigmoid per tag.
+
+Frontends (`frontend`):
+  raw     a strided convolution over raw samples (a learned filterbank,
+          `filter_length` taps every `hop` samples, `frontend_channels` filters),
+  logmel  log-mel spectrogram frames (`n_fft`, `hop`, `frontend_channels` mel bands),
+  lstm    log-mel frames read by an LSTM (a sequence classifier, no convolutions).
+raw and logmel feed the same body (Dieleman & Schrauwen, "End-to-end learning
+for music audio", 2014): per stage a convolution over frames, layer norm,
+ReLU and max-pooling by `pool` (not after the last stage); then mean and max
+over time, a dense ReLU layer and one logit per tag.
+
+Activations (`return_activations=True`), each [batch, frames, channels] float32:
+  "frontend": the frontend's frames after layer norm,
+  "stage0", "stage1", ...: each convolution stage after ReLU, before pooling
+  ("stage0" is the LSTM's output sequence for the lstm frontend).
+"""
+
+import functools
+
+import flax.linen as nn
+import jax.numpy as jnp
+import librosa
+import numpy as np
+
+from dsp import spectral
+from dsp.errors import InputError
+
+FRONTENDS = ("raw", "logmel", "lstm")
+
+
+@functools.lru_cache(maxsize=None)
+def mel_matrix(sample_rate, n_fft, n_mels):
+  """[n_fft // 2 + 1, n_mels] float32 Slaney mel filterbank (librosa), 0 Hz to Nyquist."""
+  return np.asarray(librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels).T, dtype=np.float32)
+
+
+def log_mel(audio, sample_rate, n_fft, hop, n_mels):
+  """[batch, n] float32 audio -> [batch, 1 + n // hop, n_mels] float32 log(1e-5 + mel power)."""
+  power = jnp.square(jnp.abs(spectral.stft(audio, n_fft, hop)))
+  return jnp.log(1e-5 + power @ mel_matrix(sample_rate, n_fft, n_mels))
+
+
+class Tagger(nn.Module):
+  """Multi-label tagger of [batch, n_samples] float32 audio in [-1, 1] at `sample_rate` Hz."""
+
+  num_tags: int
+  frontend: str = "raw"
+  sample_rate: int = 16000
+  hop: int = 128
+  filter_length: int = 512
+  n_fft: int = 512
+  frontend_channels: int = 64
+  stage_channels: tuple = (64, 128, 128)
+  stage_kernel: int = 8
+  pool: int = 4
+  lstm_channels: int = 128
+  lstm_pool: int = 2
+  dense_channels: int = 256
+
+  def frames(self, audio):
+    """[batch, n] -> [batch, frames, frontend_channels] normalised frontend frames."""
+    if self.frontend == "raw":
+      frames = nn.Conv(self.frontend_channels, (self.filter_length,), strides=(self.hop,), padding="VALID",
+                       name="filterbank")(audio[..., None])
+    else:
+      frames = log_mel(audio, self.sample_rate, self.n_fft, self.hop, self.frontend_channels)
+    return nn.LayerNorm(name="frontend_norm")(frames)
+
+  @nn.compact
+  def __call__(self, audio, return_activations=False):
+    """Tag logits of `audio: [batch, n_samples]`.
+
+    Returns:
+      logits: [batch, num_tags] float32 (sigmoid gives each tag's probability);
+      with `return_activations`, (logits, {name: [batch, frames, channels]}).
+    """
+    if self.frontend not in FRONTENDS:
+      raise InputError(f"unknown frontend {self.frontend!r}; choose one of {', '.join(FRONTENDS)}")
+    x = self.frames(audio)
+    activations = {"frontend": x}
+    if self.frontend == "lstm":
+      x = nn.max_pool(x, (self.lstm_pool,), strides=(self.lstm_pool,))
+      x = nn.RNN(nn.OptimizedLSTMCell(self.lstm_channels), name="lstm")(x)
+      activations["stage0"] = x
+      pooled = jnp.concatenate([x.mean(axis=1), x[:, -1]], axis=-1)
+    else:
+      for stage, channels in enumerate(self.stage_channels):
+        x = nn.Conv(channels, (self.stage_kernel,), padding="SAME", name=f"conv{stage}")(x)
+        x = nn.relu(nn.LayerNorm(name=f"norm{stage}")(x))
+        activations[f"stage{stage}"] = x
+        if stage < len(self.stage_channels) - 1:
+          x = nn.max_pool(x, (self.pool,), strides=(self.pool,))
+      pooled = jnp.concatenate([x.mean(axis=1), x.max(axis=1)], axis=-1)
+    hidden = nn.relu(nn.Dense(self.dense_channels, name="dense")(pooled))
+    logits = nn.Dense(self.num_tags, name="logits")(hidden)
+    return (logits, activations) if return_activations else logits
+
+  def layer_names(self):
+    """The activation names this tagger returns, shallow to deep."""
+    stages = 1 if self.frontend == "lstm" else len(self.stage_channels)
+    return ("frontend",) + tuple(f"stage{stage}" for stage in range(stages))
+
+
+def build_model(config, num_tags=None):
+  """A `Tagger` from a model config (ConfigDict or dict) with the fields of `Tagger`.
+
+  Args:
+    config: the fields; `num_tags` may be left out and given as the argument.
+
+  Raises:
+    InputError: an unknown frontend.
+  """
+  fields = dict(config)
+  if num_tags is not None:
+    fields["num_tags"] = num_tags
+  if fields.get("frontend") not in FRONTENDS:
+    raise InputError(f"unknown frontend {fields.get('frontend')!r}; choose one of {', '.join(FRONTENDS)}")
+  for name in ("stage_channels",):
+    if name in fields:
+      fields[name] = tuple(fields[name])
+  return Tagger(**fields)

@@ -1,0 +1,101 @@
+"""Tests of tagger/: the three frontends, ROC-AUC against hand-computed cases, a smoke training run and its evaluation."""
+
+import json
+import os
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from dsp.errors import InputError
+from experiments.configs import tagger_music
+from tagger import evaluate
+from tagger.model import build_model, mel_matrix
+from tagger.train import make_loss_fn, train_and_evaluate
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_roc_auc_matches_a_hand_computed_case():
+  # Tag 0: positives score 0.35 and 0.8, negatives 0.1 and 0.4; 3 of the 4 (positive, negative)
+  # pairs are ordered right -> 0.75. Tag 1: the positive scores 0.3, the negatives 0.3, 0.3 and 0.2;
+  # ties count half -> (0.5 + 0.5 + 1) / 3. Tag 2 is in every clip: undefined, left out of the mean.
+  labels = np.array([[0, 0, 1], [0, 1, 1], [1, 0, 1], [1, 0, 1]])
+  scores = np.array([[0.1, 0.3, 0.2], [0.4, 0.3, 0.1], [0.35, 0.3, 0.5], [0.8, 0.2, 0.9]])
+  auc, mean = evaluate.roc_auc_per_tag(labels, scores)
+  assert auc[0] == pytest.approx(0.75)
+  assert auc[1] == pytest.approx(2.0 / 3.0)
+  assert np.isnan(auc[2])
+  assert mean == pytest.approx((0.75 + 2.0 / 3.0) / 2)
+
+
+def test_roc_auc_of_a_perfect_and_a_reversed_ranking():
+  labels = np.array([[1, 1], [1, 1], [0, 0]])
+  scores = np.array([[0.9, 0.1], [0.8, 0.2], [0.1, 0.9]])
+  auc, mean = evaluate.roc_auc_per_tag(labels, scores)
+  np.testing.assert_allclose(auc, [1.0, 0.0])
+  assert mean == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("frontend", ["raw", "logmel", "lstm"])
+def test_every_frontend_gives_logits_and_named_activations(frontend):
+  config = tagger_music.get_config("smoke")
+  model = build_model(dict(config.model.to_dict(), frontend=frontend), 5)
+  audio = jax.random.uniform(jax.random.key(0), (2, 4096), minval=-0.5, maxval=0.5)
+  params = model.init(jax.random.key(1), audio)
+  logits, activations = model.apply(params, audio, return_activations=True)
+  assert logits.shape == (2, 5) and logits.dtype == jnp.float32
+  assert tuple(activations) == model.layer_names()
+  frames = {"raw": (4096 - 512) // 128 + 1, "logmel": 1 + 4096 // 128, "lstm": 1 + 4096 // 128}[frontend]
+  assert activations["frontend"].shape == (2, frames, 16)
+  np.testing.assert_allclose(model.apply(params, audio), logits, rtol=1e-6)
+  # Whole-batch independence: a clip's logits do not depend on its batch mates.
+  np.testing.assert_allclose(model.apply(params, audio[:1]), logits[:1], rtol=1e-4, atol=1e-5)
+
+
+def test_unknown_frontend_is_refused():
+  with pytest.raises(InputError, match="unknown frontend 'cnn'"):
+    build_model({"frontend": "cnn"}, 3)
+
+
+def test_mel_matrix_covers_the_spectrum():
+  matrix = mel_matrix(16000, 512, 64)
+  assert matrix.shape == (257, 64) and np.all(matrix >= 0)
+  assert np.all(matrix.sum(axis=0) > 0)
+
+
+def test_loss_is_binary_cross_entropy_weighted_by_rows():
+  model = build_model(dict(tagger_music.get_config("smoke").model.to_dict()), 2)
+  audio = jnp.zeros((2, 4096))
+  params = model.init(jax.random.key(0), audio)
+  logits = model.apply(params, audio)
+  tags = jnp.array([[1.0, 0.0], [0.0, 0.0]])
+  loss, metrics = make_loss_fn(model)(params, {"audio": audio, "tags": tags, "weight": jnp.array([1.0, 0.0])}, None)
+  expected = np.mean([np.log1p(np.exp(-logits[0, 0])), np.log1p(np.exp(logits[0, 1]))])
+  assert float(loss) == pytest.approx(float(expected), rel=1e-5)
+  assert float(metrics["bce"]) == float(loss)
+
+
+def test_smoke_training_runs_and_evaluates(music_dir, tmp_path):
+  config = tagger_music.get_config("smoke")
+  config.data.data_dir = music_dir
+  workdir = str(tmp_path / "run")
+  state = train_and_evaluate(config, workdir)
+  assert int(state.step) == 3
+  rows = open(os.path.join(workdir, "metrics.csv")).read().splitlines()
+  evals = [float(row.split(",")[2]) for row in rows if ",eval/bce," in row]
+  assert len(evals) == 2 and all(np.isfinite(evals)) and 0.3 < evals[0] < 1.0
+  out = str(tmp_path / "eval")
+  result = subprocess.run([sys.executable, "-m", "experiments.eval_tagger", "--workdir", workdir, "--data-dir",
+                           music_dir, "--window", "8192", "--out", out], cwd=REPO_ROOT, capture_output=True, text=True,
+                          check=False)
+  assert result.returncode == 0, result.stderr
+  report = json.load(open(os.path.join(out, "roc_auc.json")))
+  assert report["clips"] == 4 and report["split"] == "test" and len(report["roc_auc"]) == 16
+  defined = [value for value in report["roc_auc"].values() if value is not None]
+  assert report["mean_roc_auc"] == pytest.approx(np.mean(defined))
+  assert os.path.getsize(os.path.join(out, "roc_auc.png")) > 1000
+  assert "| bach |" in open(os.path.join(out, "roc_auc.md")).read()
