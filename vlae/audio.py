@@ -107,8 +107,6 @@ class LogMelEncoder(nn.Module):
     global_params = nn.Dense(2 * self.latent_features, name="global_posterior")(jnp.mean(features, axis=1))
     means, log_scales = [global_params[:, :self.latent_features]], [global_params[:, self.latent_features:]]
     if self.local_latent_features:
-      if self.local_hop % self.hop:
-        raise ValueError(f"local_hop {self.local_hop} must be a multiple of the STFT hop {self.hop}")
       frames_per_latent = self.local_hop // self.hop
       num_local = math.ceil(audio.shape[1] / self.local_hop)
       needed = num_local * frames_per_latent
@@ -185,6 +183,8 @@ def build_vlae(model_config):
   if config["prior"] not in PRIORS:
     raise InputError(f"unknown prior {config['prior']!r}; known: {', '.join(PRIORS)}")
   latent, local, local_hop = config["latent_features"], config["local_latent_features"], config["local_hop"]
+  if local and local_hop % config["encoder"]["hop"]:
+    raise InputError(f"local_hop {local_hop} must be a multiple of the encoder's STFT hop {config['encoder']['hop']}")
   wavenet = WaveNet(**dict(config["decoder"]), input_kernel_size=1, global_vector_channels=latent,
                     local_channels=local, local_hop=1, local_upsampling="repeat")
   encoder = LogMelEncoder(context=wavenet.receptive_field, latent_features=latent, local_latent_features=local,
