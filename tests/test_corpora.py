@@ -96,7 +96,7 @@ def test_f0_check_rejects_a_voice_of_the_wrong_gender():
 
 
 def test_unknown_names_list_the_known_ones(tmp_path):
-  with pytest.raises(InputError, match="known corpora: folder, vctk, voices"):
+  with pytest.raises(InputError, match="known corpora: folder, magnatagatune, music, vctk, voices"):
     corpora.load_split("voicez", "small", "train", str(tmp_path))
   with pytest.raises(InputError, match="known configs: small, full"):
     corpora.load_split("voices", "medium", "train", str(tmp_path))
@@ -264,7 +264,7 @@ def test_build_corpus_cli_bad_input_is_one_line_and_exit_2(tmp_path):
       [sys.executable, "-m", "experiments.build_corpus", "--name", "nope", "--config", "small", "--data-dir", str(tmp_path)],
       cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
   assert result.returncode == 2
-  assert result.stderr.splitlines() == ["error: unknown corpus 'nope'; known corpora: folder, vctk, voices"]
+  assert result.stderr.splitlines() == ["error: unknown corpus 'nope'; known corpora: folder, magnatagatune, music, vctk, voices"]
 
 
 @pytest.mark.parametrize("args, message", [
