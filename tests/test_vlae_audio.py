@@ -154,6 +154,9 @@ def test_evaluate_writes_the_table_row(smoke_run, voices_dir):
   assert result["step"] == 2 and result["validation_bits_per_sample"] > 0 and result["validation_kl_bits_per_clip"] > 0
   for name in ("gender_probe_test", "speaker_probe_test", "gender_probe_heldout_speakers"):
     assert 0.0 <= result[name] <= 1.0
+  baseline = evaluate(smoke_run, 2048, 4, voices_dir, untrained=True)
+  assert json.load(open(os.path.join(smoke_run, "eval_untrained.json")))["step"] == baseline["step"] == 0
+  assert baseline["validation_bits_per_sample"] != result["validation_bits_per_sample"]
 
 
 def write_clip(voices_dir, split, index, path):

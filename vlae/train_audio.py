@@ -24,6 +24,7 @@ from vlae.vae import vae_loss
 from wavenet.train import speaker_labels
 
 EVAL_FILE = "eval.json"
+UNTRAINED_EVAL_FILE = "eval_untrained.json"
 
 
 def make_loss_fn(model, crop, kl_warmup_steps, free_bits):
@@ -103,7 +104,7 @@ def _split_clips(name, config, split, data_dir):
   return batching.preload(corpora.load_split(name, config, split, data_dir))
 
 
-def evaluate(workdir, crop, batch_size, data_dir=None, seed=0):
+def evaluate(workdir, crop, batch_size, data_dir=None, seed=0, untrained=False):
   """The table row of a trained audio VLAE, also written to `workdir/eval.json`.
 
   Validation: the negative ELBO (bits per sample) and the KL (bits per clip)
@@ -120,11 +121,16 @@ def evaluate(workdir, crop, batch_size, data_dir=None, seed=0):
     batch_size: windows per forward pass.
     data_dir: corpus data dir override.
     seed: PRNG seed of the z draws of the ELBO.
+    untrained: evaluate the run's model at its initial parameters instead (a
+      baseline: what the probes find in an encoder that never trained),
+      written to `workdir/eval_untrained.json`.
 
   Returns:
     A dict of the metrics.
   """
   model, params, labels = audio.load_vlae(workdir)
+  if untrained:
+    params = jax.jit(audio.init_params, static_argnums=(0, 2))(model, jax.random.key(seed), crop)
   name, corpus_config = labels["corpus"]["name"], labels["corpus"]["config"]
   context = audio.context_of(model)
   latent_features = model.decoder.latent_features
@@ -145,7 +151,7 @@ def evaluate(workdir, crop, batch_size, data_dir=None, seed=0):
     features[split] = probe.posterior_means(model, params, windows, batch_size)[:, :latent_features]
     speakers[split], genders[split] = clips.speaker, clips.gender
   result = {
-      "workdir": workdir, "step": _latest_step(workdir), "receptive_field": context, "crop": crop,
+      "workdir": workdir, "step": 0 if untrained else _latest_step(workdir), "receptive_field": context, "crop": crop,
       "validation_utterances": len(validation),
       "validation_bits_per_sample": elbo_sum / len(validation),
       "validation_reconstruction_bits_per_sample": reconstruction_sum / len(validation),
@@ -159,7 +165,7 @@ def evaluate(workdir, crop, batch_size, data_dir=None, seed=0):
       "speaker_probe_heldout_speakers": probe.cross_validated_accuracy(features["heldout_speakers"],
                                                                        speakers["heldout_speakers"]),
   }
-  with atomic_path(os.path.join(workdir, EVAL_FILE), ".json") as temporary, open(temporary, "w") as file:
+  with atomic_path(os.path.join(workdir, UNTRAINED_EVAL_FILE if untrained else EVAL_FILE), ".json") as temporary, open(temporary, "w") as file:
     json.dump(result, file, indent=2, sort_keys=True)
   return result
 
