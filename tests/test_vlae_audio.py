@@ -14,7 +14,7 @@ from corpora import batching
 from experiments import cli, interpolate, sample_vlae
 from experiments.configs import vlae_voices
 from training.checkpoint import load_model_checkpoint
-from vlae import audio, distributions, probe
+from vlae import audio, distributions
 from vlae.train_audio import evaluate, gender_means, train_and_evaluate
 from vlae.vae import vae_loss
 from wavenet import pretrained, sampling
