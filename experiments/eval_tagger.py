@@ -3,8 +3,12 @@
 examples:
   python -m experiments.eval_tagger --workdir runs/tagger_raw
   python -m experiments.eval_tagger --checkpoint runs/tagger_raw/checkpoints/2000 --split validation --out out/auc
+  python -m experiments.eval_tagger --workdir runs/tagger_raw --select-on validation
 
 Each clip's score for a tag is the mean sigmoid over windows tiling the clip.
+With --select-on SPLIT, every checkpoint kept in WORKDIR is scored on SPLIT
+and the one with the highest mean ROC-AUC (the earliest on ties) is the one
+evaluated on --split.
 Writes OUT/roc_auc.md (the table), OUT/roc_auc.json (per-tag and mean
 ROC-AUC, with the checkpoint, corpus and split) and OUT/roc_auc.png (the bar
 chart); OUT defaults to WORKDIR/eval_SPLIT. Tags present in every clip of the
@@ -38,6 +42,42 @@ def load_tagger(path):
   return build_model(model_config), params, list(labels["tags"]), tuple(labels["corpus"])
 
 
+def checkpoint_steps(workdir):
+  """The steps of the checkpoints kept in `workdir`/checkpoints, ascending.
+
+  Raises:
+    InputError: none there.
+  """
+  directory = os.path.join(workdir, "checkpoints")
+  steps = sorted(int(name) for name in os.listdir(directory) if name.isdigit()) if os.path.isdir(directory) else []
+  if not steps:
+    raise InputError(f"{workdir}: holds no checkpoints to select from; pass a workdir of experiments.train_tagger")
+  return steps
+
+
+def split_clips(corpus_name, corpus_config, split, data_dir):
+  """The `tagging.TaggedClips` of one split."""
+  return tagging.preload(corpora.load_split(corpus_name, corpus_config, split, data_dir))
+
+
+def select_checkpoint(workdir, split, data_dir, batch_size, window):
+  """The kept checkpoint of `workdir` with the highest mean ROC-AUC on `split`.
+
+  Returns:
+    (its folder, [(step, mean ROC-AUC)] of every kept checkpoint).
+  """
+  scores, clips = [], None
+  for step in checkpoint_steps(workdir):
+    model, params, _, (corpus_name, corpus_config) = load_tagger(os.path.join(workdir, "checkpoints", str(step)))
+    clips = clips or split_clips(corpus_name, corpus_config, split, data_dir)
+    _, mean = evaluate.roc_auc_per_tag(clips.tags, evaluate.predict(model, params, clips, batch_size, window))
+    print(f"step {step}: mean ROC-AUC on {split} {mean:.4f}")
+    scores.append((step, mean))
+  best_step = max(scores, key=lambda pair: (pair[1], -pair[0]))[0]
+  print(f"selected step {best_step} on {split}")
+  return os.path.join(workdir, "checkpoints", str(best_step)), scores
+
+
 def main(argv):
   parser = cli.ArgumentParser(prog="python -m experiments.eval_tagger", description=__doc__,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -48,18 +88,26 @@ def main(argv):
   parser.add_argument("--data-dir", help=f"TFDS data dir (default: ${corpora.DATA_DIR_ENV} or {corpora.DEFAULT_DATA_DIR})")
   parser.add_argument("--window", type=int, default=64000, help="samples per evaluation window (default a 4 s clip)")
   parser.add_argument("--batch-size", type=int, default=16, help="windows per forward pass")
+  parser.add_argument("--select-on", help="with --workdir: choose the kept checkpoint with the best mean ROC-AUC on "
+                      "this split (e.g. validation), then evaluate it on --split")
   parser.add_argument("--out", help="output folder (default WORKDIR/eval_SPLIT)")
   args = parser.parse_args(argv)
   if args.window < 1 or args.batch_size < 1:
     raise InputError("--window and --batch-size must be at least 1")
-  path = args.workdir or args.checkpoint
+  if args.select_on and not args.workdir:
+    raise InputError("--select-on needs --workdir (a training run whose kept checkpoints to choose from)")
+  if args.select_on == args.split:
+    raise InputError(f"--select-on {args.select_on} is the split being evaluated; select on another (e.g. validation)")
+  path, selection = args.workdir or args.checkpoint, None
+  if args.select_on:
+    path, selection = select_checkpoint(args.workdir, args.select_on, args.data_dir, args.batch_size, args.window)
   model, params, names, (corpus_name, corpus_config) = load_tagger(path)
   if len(names) != model.num_tags:
     raise InputError(f"{path}: checkpoint has {model.num_tags} outputs but {len(names)} tag names; retrain it")
   if tagging.tag_names(corpus_name, corpus_config, args.data_dir) != names:
     raise InputError(f"corpus {corpus_name}/{corpus_config} in {corpora.resolve_data_dir(args.data_dir)} has other "
                      "tags than the checkpoint; pass the --data-dir it was trained on")
-  clips = tagging.preload(corpora.load_split(corpus_name, corpus_config, args.split, args.data_dir))
+  clips = split_clips(corpus_name, corpus_config, args.split, args.data_dir)
   out = args.out or os.path.join(args.workdir or os.path.dirname(os.path.abspath(path)), f"eval_{args.split}")
   os.makedirs(out, exist_ok=True)
 
@@ -76,6 +124,8 @@ def main(argv):
   result = {"checkpoint": os.path.abspath(path), "corpus": f"{corpus_name}/{corpus_config}", "split": args.split,
             "frontend": model.frontend, "clips": len(clips), "mean_roc_auc": mean,
             "roc_auc": {name: None if value != value else float(value) for name, value in zip(names, auc)}}
+  if selection:
+    result["selected_on"] = {"split": args.select_on, "mean_roc_auc": {str(step): mean for step, mean in selection}}
   with atomic_path(os.path.join(out, "roc_auc.json"), ".json") as temporary, open(temporary, "w") as handle:
     json.dump(result, handle, indent=2)
   evaluate.save_auc_chart(os.path.join(out, "roc_auc.png"), names, auc, mean,

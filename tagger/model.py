@@ -8,7 +8,9 @@ Frontends (`frontend`):
 raw and logmel feed the same body (Dieleman & Schrauwen, "End-to-end learning
 for music audio", 2014): per stage a convolution over frames, layer norm,
 ReLU and max-pooling by `pool` (not after the last stage); then mean and max
-over time, a dense ReLU layer and one logit per tag.
+over time, a dense ReLU layer and one logit per tag. With `train=True`, dropout
+of rate `dropout` is applied to the pooled features and to the dense layer's
+output (the PRNG stream "dropout").
 
 Activations (`return_activations=True`), each [batch, frames, channels] float32:
   "frontend": the frontend's frames after layer norm,
@@ -57,6 +59,7 @@ class Tagger(nn.Module):
   lstm_channels: int = 128
   lstm_pool: int = 2
   dense_channels: int = 256
+  dropout: float = 0.0
 
   def frames(self, audio):
     """[batch, n] -> [batch, frames, frontend_channels] normalised frontend frames."""
@@ -68,8 +71,13 @@ class Tagger(nn.Module):
     return nn.LayerNorm(name="frontend_norm")(frames)
 
   @nn.compact
-  def __call__(self, audio, return_activations=False):
+  def __call__(self, audio, return_activations=False, train=False):
     """Tag logits of `audio: [batch, n_samples]`.
+
+    Args:
+      audio: [batch, n_samples] float32 in [-1, 1].
+      return_activations: also return the named activations.
+      train: apply dropout (needs `rngs={"dropout": key}`); False is deterministic.
 
     Returns:
       logits: [batch, num_tags] float32 (sigmoid gives each tag's probability);
@@ -92,7 +100,9 @@ class Tagger(nn.Module):
         if stage < len(self.stage_channels) - 1:
           x = nn.max_pool(x, (self.pool,), strides=(self.pool,))
       pooled = jnp.concatenate([x.mean(axis=1), x.max(axis=1)], axis=-1)
+    pooled = nn.Dropout(self.dropout, deterministic=not train)(pooled)
     hidden = nn.relu(nn.Dense(self.dense_channels, name="dense")(pooled))
+    hidden = nn.Dropout(self.dropout, deterministic=not train)(hidden)
     logits = nn.Dense(self.num_tags, name="logits")(hidden)
     return (logits, activations) if return_activations else logits
 

@@ -1,5 +1,6 @@
 """Training a tagger on a tagged corpus with the shared loop (binary cross-entropy per tag)."""
 
+import jax
 import jax.numpy as jnp
 import optax
 
@@ -9,15 +10,24 @@ from tagger.model import build_model
 from training.loop import train
 
 
-def make_loss_fn(model):
+def make_loss_fn(model, flip_polarity=False):
   """`(params, batch, key) -> (mean binary cross-entropy in nats per tag, metrics)`.
 
   `batch` holds audio [b, n] float32 and tags [b, n_tags] float32, and
-  optionally weight [b] float32 (0 for padding rows).
+  optionally weight [b] float32 (0 for padding rows). A batch without weight
+  is a training batch: the model runs with dropout (from `key`) and, with
+  `flip_polarity`, each clip's waveform is negated with probability 1/2. A
+  batch with weight (evaluation) runs deterministically on the audio as given.
   """
   def loss_fn(params, batch, key):
-    del key
-    logits = model.apply(params, batch["audio"])
+    audio = batch["audio"]
+    if "weight" in batch:
+      logits = model.apply(params, audio)
+    else:
+      polarity_key, dropout_key = jax.random.split(key)
+      if flip_polarity:
+        audio = audio * jax.random.rademacher(polarity_key, (audio.shape[0], 1), audio.dtype)
+      logits = model.apply(params, audio, train=True, rngs={"dropout": dropout_key})
     per_clip = optax.sigmoid_binary_cross_entropy(logits, batch["tags"]).mean(axis=-1)
     weight = batch.get("weight", jnp.ones_like(per_clip))
     loss = jnp.sum(per_clip * weight) / jnp.maximum(jnp.sum(weight), 1.0)
@@ -37,8 +47,8 @@ def train_and_evaluate(config, workdir):
 
   Args:
     config: ConfigDict with `model` (Tagger fields but num_tags), `data`
-      (corpus name, config, data_dir, batch_size, crop, eval_length,
-      eval_batches) and `train` (see `training.loop.train`).
+      (corpus name, config, data_dir, batch_size, crop, flip_polarity,
+      eval_length, eval_batches) and `train` (see `training.loop.train`).
     workdir: run directory.
 
   Returns:
@@ -61,7 +71,7 @@ def train_and_evaluate(config, workdir):
 
   return train(workdir=workdir, model_config=saved_config,
                init_params=lambda key: model.init(key, jnp.zeros((1, data.crop), jnp.float32)),
-               loss_fn=make_loss_fn(model), train_batch=train_batch, eval_batches=eval_batches,
+               loss_fn=make_loss_fn(model, data.flip_polarity), train_batch=train_batch, eval_batches=eval_batches,
                train_config=config.train, samples_per_batch=data.batch_size * data.crop,
                batch_size=data.batch_size,
                labels={"tags": names, "corpus": [data.name, data.config]})

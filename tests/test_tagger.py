@@ -56,6 +56,36 @@ def test_every_frontend_gives_logits_and_named_activations(frontend):
   np.testing.assert_allclose(model.apply(params, audio[:1]), logits[:1], rtol=1e-4, atol=1e-5)
 
 
+def test_dropout_only_in_training_and_evaluation_batches_ignore_the_key():
+  model = build_model(dict(tagger_music.get_config("smoke").model.to_dict(), dropout=0.5), 3)
+  audio = jax.random.uniform(jax.random.key(0), (2, 4096), minval=-0.5, maxval=0.5)
+  params = model.init(jax.random.key(1), audio)
+  deterministic = model.apply(params, audio)
+  dropped = model.apply(params, audio, train=True, rngs={"dropout": jax.random.key(2)})
+  assert not np.allclose(dropped, deterministic, atol=1e-3)
+  loss_fn = make_loss_fn(model, flip_polarity=True)
+  batch = {"audio": audio, "tags": jnp.ones((2, 3)), "weight": jnp.ones(2)}
+  assert float(loss_fn(params, batch, jax.random.key(3))[0]) == float(loss_fn(params, batch, jax.random.key(4))[0])
+
+
+def test_polarity_flip_negates_whole_training_clips():
+  model = build_model(dict(tagger_music.get_config("smoke").model.to_dict(), dropout=0.0), 3)
+  audio = jax.random.uniform(jax.random.key(0), (1, 4096), minval=-0.5, maxval=0.5)
+  params = model.init(jax.random.key(1), audio)
+  tags = jnp.array([[1.0, 0.0, 1.0]])
+  evaluation = make_loss_fn(model)
+  as_given = float(evaluation(params, {"audio": audio, "tags": tags, "weight": jnp.ones(1)}, None)[0])
+  negated = float(evaluation(params, {"audio": -audio, "tags": tags, "weight": jnp.ones(1)}, None)[0])
+  assert abs(as_given - negated) > 1e-4
+  training = make_loss_fn(model, flip_polarity=True)
+  losses = [float(training(params, {"audio": audio, "tags": tags}, jax.random.key(seed))[0]) for seed in range(16)]
+  assert all(min(abs(loss - as_given), abs(loss - negated)) < 1e-5 for loss in losses)
+  assert any(abs(loss - as_given) < 1e-5 for loss in losses) and any(abs(loss - negated) < 1e-5 for loss in losses)
+  unflipped = make_loss_fn(model)
+  assert all(abs(float(unflipped(params, {"audio": audio, "tags": tags}, jax.random.key(seed))[0]) - as_given) < 1e-5
+             for seed in range(4))
+
+
 def test_unknown_frontend_is_refused():
   with pytest.raises(InputError, match="unknown frontend 'cnn'"):
     build_model({"frontend": "cnn"}, 3)
@@ -99,3 +129,16 @@ def test_smoke_training_runs_and_evaluates(music_dir, tmp_path):
   assert report["mean_roc_auc"] == pytest.approx(np.mean(defined))
   assert os.path.getsize(os.path.join(out, "roc_auc.png")) > 1000
   assert "| bach |" in open(os.path.join(out, "roc_auc.md")).read()
+  selected_out = str(tmp_path / "selected")
+  result = subprocess.run([sys.executable, "-m", "experiments.eval_tagger", "--workdir", workdir, "--data-dir",
+                           music_dir, "--window", "8192", "--select-on", "validation", "--out", selected_out],
+                          cwd=REPO_ROOT, capture_output=True, text=True, check=False)
+  assert result.returncode == 0, result.stderr
+  report = json.load(open(os.path.join(selected_out, "roc_auc.json")))
+  scores = report["selected_on"]["mean_roc_auc"]
+  assert report["split"] == "test" and sorted(scores) == sorted(os.listdir(os.path.join(workdir, "checkpoints")))
+  best = max(scores, key=lambda step: (scores[step], -int(step)))
+  assert report["checkpoint"] == os.path.join(workdir, "checkpoints", best)
+  refused = subprocess.run([sys.executable, "-m", "experiments.eval_tagger", "--workdir", workdir, "--select-on",
+                            "test"], cwd=REPO_ROOT, capture_output=True, text=True, check=False)
+  assert refused.returncode == 2 and "select on another" in refused.stderr and "Traceback" not in refused.stderr
