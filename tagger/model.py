@@ -3,6 +3,7 @@
 Frontends (`frontend`):
   raw     a strided convolution over raw samples (a learned filterbank,
           `filter_length` taps every `hop` samples, `frontend_channels` filters),
+          with `log_power` compressed to log(1e-5 + output^2) like the log-mel frames,
   logmel  log-mel spectrogram frames (`n_fft`, `hop`, `frontend_channels` mel bands),
   lstm    log-mel frames read by an LSTM (a sequence classifier, no convolutions).
 raw and logmel feed the same body (Dieleman & Schrauwen, "End-to-end learning
@@ -60,12 +61,15 @@ class Tagger(nn.Module):
   lstm_pool: int = 2
   dense_channels: int = 256
   dropout: float = 0.0
+  log_power: bool = False
 
   def frames(self, audio):
     """[batch, n] -> [batch, frames, frontend_channels] normalised frontend frames."""
     if self.frontend == "raw":
       frames = nn.Conv(self.frontend_channels, (self.filter_length,), strides=(self.hop,), padding="VALID",
                        name="filterbank")(audio[..., None])
+      if self.log_power:
+        frames = jnp.log(1e-5 + jnp.square(frames))
     else:
       frames = log_mel(audio, self.sample_rate, self.n_fft, self.hop, self.frontend_channels)
     return nn.LayerNorm(name="frontend_norm")(frames)

@@ -86,6 +86,15 @@ def test_polarity_flip_negates_whole_training_clips():
              for seed in range(4))
 
 
+def test_log_power_filterbank_is_polarity_invariant():
+  config = dict(tagger_music.get_config("smoke").model.to_dict(), frontend="raw")
+  audio = jax.random.uniform(jax.random.key(0), (2, 4096), minval=-0.5, maxval=0.5)
+  linear, compressed = build_model(config, 3), build_model(dict(config, log_power=True), 3)
+  params = linear.init(jax.random.key(1), audio)
+  np.testing.assert_allclose(compressed.apply(params, -audio), compressed.apply(params, audio), rtol=1e-5, atol=1e-6)
+  assert not np.allclose(linear.apply(params, -audio), linear.apply(params, audio), atol=1e-3)
+
+
 def test_unknown_frontend_is_refused():
   with pytest.raises(InputError, match="unknown frontend 'cnn'"):
     build_model({"frontend": "cnn"}, 3)
