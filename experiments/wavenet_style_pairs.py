@@ -28,7 +28,7 @@ from experiments import cli
 from styletransfer import wavenet_style as ws
 from wavenet import pretrained
 
-SAMPLE_RATE = 16000
+SAMPLE_RATE = corpora.schema.SAMPLE_RATE
 
 
 def pick_pairs(records, speakers, genders, num_pairs, num_samples):
@@ -58,6 +58,7 @@ def pick_pairs(records, speakers, genders, num_pairs, num_samples):
 
 
 def save_clip(path, codes, model):
+  """Writes mu-law codes [T] int32 as a 16 kHz WAV at `path`, with its spectrogram PNG beside it."""
   audio = dsp.dequantize(np.asarray(codes), model.num_classes - 1)
   dsp.save_audio(path, audio, SAMPLE_RATE)
   dsp.save_spectrogram_png(path[:-4] + ".png", audio, SAMPLE_RATE, os.path.basename(path)[:-4])
@@ -73,18 +74,21 @@ def main(argv):
   parser.add_argument("--steps", type=int, default=20, help="Adam steps per block")
   parser.add_argument("--joint-steps", type=int, default=200, help="Adam steps of the joint relaxation")
   parser.add_argument("--learning-rate", type=float, default=0.1, help="Adam learning rate on the logits")
-  parser.add_argument("--content-weight", type=float, default=1.0)
-  parser.add_argument("--style-weight", type=float, default=100.0)
+  parser.add_argument("--content-weight", type=float, default=1.0, help="weight of the content loss")
+  parser.add_argument("--style-weight", type=float, default=100.0, help="weight of the Gram style loss")
   parser.add_argument("--corpus-config", default="full", help="voices config to draw the clips from")
   parser.add_argument("--split", default="validation", help="split to draw the clips from")
   parser.add_argument("--data-dir", help="TFDS data dir (default: $ELECTRIC_BEATS_DATA or data/tfds)")
   parser.add_argument("--checkpoint", default=pretrained.SHIPPED_CHECKPOINT, help="WaveNet checkpoint")
   args = parser.parse_args(argv)
-  if args.pairs < 1 or args.seconds <= 0:
-    raise InputError("--pairs must be at least 1 and --seconds positive")
+  for name in ("pairs", "block", "steps", "joint_steps"):
+    if getattr(args, name) < 1:
+      raise InputError(f"--{name.replace('_', '-')} must be at least 1")
+  if args.seconds <= 0:
+    raise InputError(f"--seconds {args.seconds}: give a positive length")
 
   model, params, _ = pretrained.load_wavenet(args.checkpoint)
-  num_samples = int(args.seconds * SAMPLE_RATE)
+  num_samples = round(args.seconds * SAMPLE_RATE)
   if num_samples < model.receptive_field:
     raise InputError(f"--seconds {args.seconds}: clips must be at least the receptive field "
                      f"({model.receptive_field} samples)")
@@ -92,7 +96,10 @@ def main(argv):
   pairs = pick_pairs(records, corpora.speaker_names("voices", args.corpus_config, args.data_dir), corpora.gender_names(),
                      args.pairs, num_samples)
   content_layer, style_layers = ws.default_layers(model.num_layers)
-  os.makedirs(args.out, exist_ok=True)
+  try:
+    os.makedirs(args.out, exist_ok=True)
+  except OSError as error:
+    raise InputError(f"--out {args.out}: cannot create the directory ({error.strerror}); choose another") from None
 
   rows = []
   print("| pair | content | style | start | coordinate | joint | coordinate s | joint s |")
