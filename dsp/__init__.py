@@ -6,4 +6,4 @@ from dsp.files import save_json
 from dsp.mulaw import dequantize, mu_law_decode, mu_law_encode, quantize
 from dsp.pitch import median_f0
 from dsp.plots import save_spectrogram_png, save_spectrograms_png
-from dsp.spectral import griffin_lim, istft, spectral_convergence, stft
+from dsp.spectral import griffin_lim, istft, log_mel, mel_filterbank, spectral_convergence, stft

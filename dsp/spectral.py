@@ -13,6 +13,7 @@ import math
 
 import jax
 import jax.numpy as jnp
+import librosa
 import numpy as np
 
 
@@ -63,6 +64,35 @@ def stft(audio, n_fft=2048, hop=512):
   padded = jnp.pad(audio, [(0, 0)] * (audio.ndim - 1) + [(n_fft // 2, n_fft // 2)])
   frames = _frame(padded, n_fft, hop, n_frames) * hann_window(n_fft)
   return jnp.fft.rfft(frames, axis=-1)
+
+
+@functools.lru_cache(maxsize=None)
+def mel_filterbank(sample_rate, n_fft, n_mels):
+  """[n_fft // 2 + 1, n_mels] float32 Slaney mel filters (`librosa.filters.mel`), 0 Hz to Nyquist."""
+  return librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels).T.astype(np.float32)
+
+
+def log_mel(audio, sample_rate, n_fft, hop, n_mels, eps):
+  """Log mel power spectrogram, time-major.
+
+  Equals `log(librosa.feature.melspectrogram(y=audio, sr=sample_rate,
+  n_fft=n_fft, hop_length=hop, n_mels=n_mels, center=True,
+  pad_mode="constant", power=2.0) + eps)`, transposed to frames first.
+
+  Args:
+    audio: [..., n_samples] float32 in [-1, 1].
+    sample_rate: Hz.
+    n_fft: STFT frame length in samples.
+    hop: STFT hop in samples.
+    n_mels: mel bands (Slaney filters from 0 Hz to Nyquist).
+    eps: > 0, added to the mel power before the log.
+
+  Returns:
+    [..., 1 + n_samples // hop, n_mels] float32, natural log of the mel power
+    (|STFT|^2 of the Hann-windowed frames through the mel filters) plus eps.
+  """
+  power = jnp.square(jnp.abs(stft(audio, n_fft, hop)))
+  return jnp.log(power @ jnp.asarray(mel_filterbank(sample_rate, n_fft, n_mels)) + eps)
 
 
 @functools.partial(jax.jit, static_argnames=("n_fft", "hop", "length"))

@@ -126,6 +126,19 @@ def test_stft_and_istft_match_librosa(n_fft, hop, length):
   np.testing.assert_allclose(got_inverse, audio, atol=1e-4)
 
 
+@pytest.mark.parametrize("n_fft,hop,n_mels,eps", [(1024, 256, 80, 1e-6), (512, 128, 16, 1e-5)])
+def test_log_mel_matches_librosa(n_fft, hop, n_mels, eps):
+  audio = 0.3 * np.random.default_rng(2).standard_normal((2, 4000)).astype(np.float32)
+  audio[1, 1000:] = 0.0  # Silent frames: the log floor is log(eps).
+  expected = np.log(librosa.feature.melspectrogram(y=audio, sr=RATE, n_fft=n_fft, hop_length=hop, n_mels=n_mels,
+                                                   center=True, pad_mode="constant", power=2.0) + eps)
+  got = np.asarray(dsp.log_mel(audio, RATE, n_fft, hop, n_mels, eps))
+  assert got.shape == (2, 1 + 4000 // hop, n_mels) == np.swapaxes(expected, -1, -2).shape
+  assert got.dtype == np.float32
+  np.testing.assert_allclose(got, np.swapaxes(expected, -1, -2), rtol=1e-4, atol=1e-4)
+  assert np.isclose(got[1, -1].min(), np.log(eps), rtol=1e-4)
+
+
 def test_stft_is_batched():
   audio = np.random.default_rng(1).standard_normal((2, 3, 1000)).astype(np.float32)
   batched = np.asarray(dsp.stft(audio, 256, 64))
