@@ -4,8 +4,9 @@
         [--out out/vlae_pairs]
 
 Pair k joins the first test-split utterance of the k-th male speaker to the
-first of the k-th female speaker (corpus order); one more row follows the path
-between the gender means. Each path runs through `experiments.interpolate`
+first of the k-th female speaker (corpus order), written to --out/inputs with a
+spectrogram PNG beside each; one more row follows the path between the gender
+means. Each path runs through `experiments.interpolate`
 (slerp, one PRNG key for every step), whose WAVs, spectrograms and path.json go
 to --out/NAME. Prints one table: the median F0 (pYIN) of both input clips,
 of every decoded step (- where pYIN finds no voiced frame), and the Spearman
@@ -26,6 +27,11 @@ from experiments import cli, interpolate
 from vlae import audio
 
 
+def _read_json(path):
+  with open(path) as file:
+    return json.load(file)
+
+
 def _fmt(value):
   return "-" if value is None or not np.isfinite(value) else f"{value:.0f}"
 
@@ -33,7 +39,7 @@ def _fmt(value):
 def main(argv):
   parser = cli.ArgumentParser(prog="python -m benchmarks.bench_vlae_interpolation", description=__doc__,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
-  parser.add_argument("--checkpoint", default=interpolate.DEFAULT_CHECKPOINT, help="audio-VLAE training workdir")
+  parser.add_argument("--checkpoint", default=audio.DEFAULT_CHECKPOINT, help=audio.DEFAULT_CHECKPOINT_HELP)
   parser.add_argument("--pairs", type=int, default=5, help="male/female pairs (default 5)")
   parser.add_argument("--steps", type=int, default=7, help="points per path (default 7)")
   parser.add_argument("--seed", type=int, default=0, help="PRNG seed of the decoding (default 0)")
@@ -51,7 +57,7 @@ def main(argv):
     raise InputError(f"the test split has {len(firsts['male'])} male and {len(firsts['female'])} female speakers; "
                      f"ask for at most {min(len(firsts['male']), len(firsts['female']))} --pairs")
   inputs = os.path.join(args.out, "inputs")
-  interpolate.make_output_dir(inputs)
+  cli.make_output_dir(inputs)
   common = ["--checkpoint", args.checkpoint, "--steps", str(args.steps), "--seed", str(args.seed)]
   if args.data_dir:
     common += ["--data-dir", args.data_dir]
@@ -63,14 +69,16 @@ def main(argv):
       clip = dsp.from_int16(clips.samples[clips.starts[index]:clips.starts[index] + clips.lengths[index]])
       path = os.path.join(inputs, f"{speakers[clips.speaker[index]]}_{index}.wav")
       dsp.save_audio(path, clip, audio.SAMPLE_RATE)
-      ends.append((path, dsp.median_f0(interpolate.central_crop(clip, 8000), audio.SAMPLE_RATE)))
+      dsp.save_spectrogram_png(path[:-len(".wav")] + ".png", clip, audio.SAMPLE_RATE,
+                               f"input: {genders[clips.gender[index]]} {speakers[clips.speaker[index]]}, test {index}")
+      ends.append((path, dsp.median_f0(audio.central_crop(clip, 8000), audio.SAMPLE_RATE)))
     label = f"{os.path.basename(ends[0][0])[:-4]} -> {os.path.basename(ends[1][0])[:-4]}"
     out = os.path.join(args.out, f"pair_{pair}")
     interpolate.main(common + ["--a", ends[0][0], "--b", ends[1][0], "--out", out])
-    rows.append((label, ends[0][1], ends[1][1], json.load(open(os.path.join(out, "path.json")))))
+    rows.append((label, ends[0][1], ends[1][1], _read_json(os.path.join(out, "path.json"))))
   out = os.path.join(args.out, "gender_means")
   interpolate.main(common + ["--from-gender", "male", "--to-gender", "female", "--out", out])
-  rows.append(("male mean -> female mean", float("nan"), float("nan"), json.load(open(os.path.join(out, "path.json")))))
+  rows.append(("male mean -> female mean", float("nan"), float("nan"), _read_json(os.path.join(out, "path.json"))))
 
   print(f"\ncheckpoint {args.checkpoint}; median F0 in Hz of the central 0.5 s of each input and of each decoded step")
   print("| path | F0 of A | F0 of B | " + " | ".join(f"step {step}" for step in range(args.steps)) + " | Spearman |")

@@ -7,8 +7,9 @@ clip over one central crop of every validation utterance, and the accuracy of
 logistic-regression probes of gender and speaker from the posterior mean of
 the global latent (fit on the train split, scored on the test split's held-out
 utterances; gender on the unseen `heldout_speakers`, speaker there by 5-fold
-cross-validation). Writes eval.json into each workdir and prints a Markdown
-table. With --untrained, each run's model is evaluated at its initial
+cross-validation). Crops are the run's training crop unless --crop is given.
+Shows a progress bar per run, writes eval.json into each workdir and prints a
+Markdown table. With --untrained, each run's model is evaluated at its initial
 parameters instead (eval_untrained.json): what the probes find in an encoder
 that never trained.
 """
@@ -27,14 +28,16 @@ def _receptive_field_name(field):
 def main(argv):
   parser = cli.ArgumentParser(prog="python -m experiments.eval_vlae", description=__doc__,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
-  parser.add_argument("--workdir", nargs="+", required=True, help="training workdirs of experiments.train_vlae")
-  parser.add_argument("--crop", type=int, default=8000, help="samples per evaluation crop (default 8000, 0.5 s)")
+  parser.add_argument("--workdir", nargs="+", required=True,
+                      help="training workdirs of experiments.train_vlae (or their checkpoints folders or step folders)")
+  parser.add_argument("--crop", type=int,
+                      help="samples per evaluation crop (default: the run's training crop, from its checkpoint)")
   parser.add_argument("--batch-size", type=int, default=8, help="crops per forward pass (default 8)")
   parser.add_argument("--untrained", action="store_true",
                       help="evaluate each run's model at its initial parameters (a baseline for the probes)")
   parser.add_argument("--data-dir", help="corpus data dir (default $ELECTRIC_BEATS_DATA or data/tfds)")
   args = parser.parse_args(argv)
-  if args.crop < 1 or args.batch_size < 1:
+  if (args.crop is not None and args.crop < 1) or args.batch_size < 1:
     raise InputError(f"--crop and --batch-size must be positive, got {args.crop} and {args.batch_size}")
   rows = [evaluate(workdir, args.crop, args.batch_size, args.data_dir, untrained=args.untrained)
           for workdir in args.workdir]

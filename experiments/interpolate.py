@@ -15,7 +15,6 @@ table.
 """
 
 import argparse
-import json
 import os
 
 import jax
@@ -24,45 +23,33 @@ import scipy.stats
 
 import dsp
 from dsp.errors import InputError
-from dsp.files import atomic_path
 from experiments import cli
 from vlae import audio
 from vlae.train_audio import gender_means
 
-DEFAULT_CHECKPOINT = "runs/vlae_small_fb"
+
+def check_gender(labels, gender, flag):
+  """Raises InputError unless `gender` is one of the checkpoint's gender labels."""
+  known = labels.get("gender", ())
+  if gender not in known:
+    raise InputError(f"{flag} {gender}: unknown gender; known: {', '.join(known) or 'none'} (the checkpoint's labels)")
 
 
-def make_output_dir(path):
-  """Creates `path` (and parents) or raises InputError if it cannot be written."""
-  try:
-    os.makedirs(path, exist_ok=True)
-  except OSError as error:
-    raise InputError(f"--out {path}: cannot create it ({error.strerror}); choose another directory") from None
-  if not os.access(path, os.W_OK):
-    raise InputError(f"--out {path}: not writable; choose another directory")
+def endpoint(model, params, clip_path, gender, means, crop, flag):
+  """(name, z [latent_features + F * local]) of one end of the path.
 
-
-def write_json(path, payload):
-  """Writes `payload` as indented JSON to `path` atomically."""
-  with atomic_path(path, ".json") as temporary, open(temporary, "w") as file:
-    json.dump(payload, file, indent=2, sort_keys=True)
-
-
-def central_crop(clip, crop):
-  """The `crop` central samples of `clip: [n]` (all of it when shorter)."""
-  start = max(0, (len(clip) - crop) // 2)
-  return clip[start:start + crop]
-
-
-def endpoint(model, params, labels, clip_path, gender, args, flag):
-  """(name, z [latent_features + F * local]) of one end of the path: a clip's posterior mean or a gender mean."""
+  Args:
+    model, params: the audio VLAE.
+    clip_path: audio file whose central `crop` samples are encoded (posterior mean), or None.
+    gender: with no clip, the gender whose entry of `means` is the endpoint.
+    means: {gender: z} of `gender_means` (computed once for both endpoints).
+    crop: samples encoded from the clip.
+    flag: the flag that named the gender, for errors.
+  """
   if clip_path:
-    clip = central_crop(dsp.load_audio(clip_path, audio.SAMPLE_RATE), args.crop)
+    clip = audio.central_crop(dsp.load_audio(clip_path, audio.SAMPLE_RATE), crop)
     audio.check_clip(clip, model, clip_path)
     return os.path.basename(clip_path), np.asarray(audio.encode(model, params, clip[None]).mean[0])
-  if gender not in labels.get("gender", ()):
-    raise InputError(f"{flag} {gender}: unknown gender; known: {', '.join(labels.get('gender', ()))}")
-  means = gender_means(model, params, labels, args.crop, args.batch_size, args.data_dir)
   if gender not in means:
     raise InputError(f"{flag} {gender}: the training split has no {gender} utterance")
   return f"{gender} mean", means[gender]
@@ -82,18 +69,21 @@ def main(argv):
                               formatter_class=argparse.RawDescriptionHelpFormatter)
   start = parser.add_mutually_exclusive_group(required=True)
   start.add_argument("--a", help="audio file at the start of the path")
-  start.add_argument("--from-gender", help="start at this gender's mean posterior (female or male)")
+  start.add_argument("--from-gender", help="start at this gender's mean posterior (a gender name from the "
+                     "checkpoint's labels; an unknown one gets the list)")
   end = parser.add_mutually_exclusive_group(required=True)
   end.add_argument("--b", help="audio file at the end of the path")
-  end.add_argument("--to-gender", help="end at this gender's mean posterior (female or male)")
+  end.add_argument("--to-gender", help="end at this gender's mean posterior (a gender name from the checkpoint's "
+                   "labels)")
   parser.add_argument("--steps", type=int, default=7, help="points on the path, endpoints included (default 7)")
   parser.add_argument("--mode", choices=["slerp", "lerp"], default="slerp", help="path shape (default slerp)")
-  parser.add_argument("--seconds", type=float, default=0.5, help="seconds decoded per step (default 0.5)")
+  parser.add_argument("--seconds", type=float, default=0.5,
+                      help="seconds decoded per step (default 0.5); with local latents at most the encoded "
+                      "length (--crop, rounded up to whole local frames)")
   parser.add_argument("--crop", type=int, default=8000, help="central samples of each clip encoded (default 8000)")
   parser.add_argument("--temperature", type=float, default=1.0, help="softmax temperature, > 0 (default 1)")
   parser.add_argument("--seed", type=int, default=0, help="PRNG seed, shared by every step (default 0)")
-  parser.add_argument("--checkpoint", default=DEFAULT_CHECKPOINT,
-                      help=f"audio-VLAE training workdir (default {DEFAULT_CHECKPOINT})")
+  parser.add_argument("--checkpoint", default=audio.DEFAULT_CHECKPOINT, help=audio.DEFAULT_CHECKPOINT_HELP)
   parser.add_argument("--batch-size", type=int, default=8, help="crops per encoder pass for gender means")
   parser.add_argument("--data-dir", help="corpus data dir for gender means (default $ELECTRIC_BEATS_DATA or data/tfds)")
   parser.add_argument("--out", required=True, help="output directory")
@@ -106,13 +96,20 @@ def main(argv):
   if num_samples < 1:
     raise InputError(f"--seconds {args.seconds} is less than one sample; ask for more")
   model, params, labels = audio.load_vlae(args.checkpoint)
-  name_a, z_a = endpoint(model, params, labels, args.a, args.from_gender, args, "--from-gender")
-  name_b, z_b = endpoint(model, params, labels, args.b, args.to_gender, args, "--to-gender")
+  for gender, flag in ((args.from_gender, "--from-gender"), (args.to_gender, "--to-gender")):
+    if gender is not None:
+      check_gender(labels, gender, flag)
+  means = {}
+  if args.from_gender or args.to_gender:
+    means = gender_means(model, params, labels, args.crop, args.batch_size, args.data_dir)
+  name_a, z_a = endpoint(model, params, args.a, args.from_gender, means, args.crop, "--from-gender")
+  name_b, z_b = endpoint(model, params, args.b, args.to_gender, means, args.crop, "--to-gender")
   if z_a.shape != z_b.shape:
     raise InputError(f"the endpoints have latents of different sizes ({z_a.shape[0]} vs {z_b.shape[0]}: local "
                      "latent sequences of different lengths); pass clips of at least --crop samples each")
   path = audio.interpolation_path(z_a, z_b, args.steps, args.mode)
-  make_output_dir(args.out)
+  audio.check_decode_length(model, path, num_samples)
+  cli.make_output_dir(args.out)
 
   clips = audio.decode(model, params, path, num_samples, jax.random.key(args.seed), args.temperature)
   f0 = []
@@ -125,7 +122,7 @@ def main(argv):
     titles.append(title)
   dsp.save_spectrograms_png(os.path.join(args.out, "path.png"), list(zip(titles, clips)), audio.SAMPLE_RATE)
   correlation = spearman(np.array(f0))
-  write_json(os.path.join(args.out, "path.json"), {
+  dsp.save_json(os.path.join(args.out, "path.json"), {
       "a": name_a, "b": name_b, "mode": args.mode, "seed": args.seed, "checkpoint": args.checkpoint,
       "latents": path.tolist(), "median_f0_hz": [None if np.isnan(value) else value for value in f0],
       "spearman_f0_vs_step": None if np.isnan(correlation) else correlation})

@@ -19,7 +19,6 @@ import numpy as np
 import dsp
 from dsp.errors import InputError
 from experiments import cli
-from experiments.interpolate import DEFAULT_CHECKPOINT, make_output_dir
 from vlae import audio
 
 
@@ -30,8 +29,7 @@ def main(argv):
   parser.add_argument("--seconds", type=float, default=0.5, help="length of each sample in seconds (default 0.5)")
   parser.add_argument("--temperature", type=float, default=1.0, help="softmax temperature, > 0 (default 1)")
   parser.add_argument("--seed", type=int, default=0, help="PRNG seed; the same seed gives the same audio")
-  parser.add_argument("--checkpoint", default=DEFAULT_CHECKPOINT,
-                      help=f"audio-VLAE training workdir (default {DEFAULT_CHECKPOINT})")
+  parser.add_argument("--checkpoint", default=audio.DEFAULT_CHECKPOINT, help=audio.DEFAULT_CHECKPOINT_HELP)
   parser.add_argument("--out", default="out/vlae_prior", help="output directory (default out/vlae_prior)")
   args = parser.parse_args(argv)
   if args.num < 1:
@@ -42,7 +40,7 @@ def main(argv):
   if num_samples < 1:
     raise InputError(f"--seconds {args.seconds} is less than one sample; ask for more")
   model, params, _ = audio.load_vlae(args.checkpoint)
-  make_output_dir(args.out)
+  cli.make_output_dir(args.out)
   prior_key, sample_key = jax.random.split(jax.random.key(args.seed))
   z = audio.prior_draws(model, params, prior_key, args.num, num_samples)
   clips = audio.decode(model, params, z, num_samples, sample_key, args.temperature)

@@ -2,11 +2,15 @@
 
 import json
 import os
+import subprocess
+import sys
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from absl import flags
+from ml_collections import config_flags
 
 import corpora
 import dsp
@@ -14,7 +18,7 @@ from corpora import batching
 from experiments import cli, interpolate, sample_vlae
 from experiments.configs import vlae_voices
 from training.checkpoint import load_model_checkpoint
-from vlae import audio, distributions
+from vlae import audio, distributions, probe
 from vlae.train_audio import evaluate, gender_means, train_and_evaluate
 from vlae.vae import vae_loss
 from wavenet import pretrained, sampling
@@ -26,7 +30,7 @@ CROP = 1024  # The smoke encoder's shortest crop (one STFT frame, one local fram
 def smoke_model():
   """(model, params) of the smoke config at initialisation: 4 global + 2 local latent channels."""
   model = audio.build_vlae(vlae_voices.get_config("smoke").model)
-  return model, jax.jit(audio.init_params, static_argnums=(0, 2))(model, jax.random.key(0), CROP)
+  return model, audio.init_params(model, jax.random.key(0), CROP)
 
 
 def tone(frequency, length, seed):
@@ -133,8 +137,7 @@ def smoke_run(voices_dir, tmp_path_factory):
 def test_one_training_step_on_the_smoke_config(smoke_run):
   model_config, params, labels = load_model_checkpoint(smoke_run)
   model = audio.build_vlae(model_config)
-  fresh = jax.jit(audio.init_params, static_argnums=(0, 2))(model, jax.random.key(0),
-                                                          vlae_voices.get_config("smoke").data.crop)
+  fresh = audio.init_params(model, jax.random.key(0), vlae_voices.get_config("smoke").data.crop)
   changed = jax.tree.map(lambda trained, initial: bool(np.any(np.asarray(trained) != np.asarray(initial))),
                          params, fresh)
   assert all(jax.tree.leaves(changed))
@@ -148,15 +151,93 @@ def test_one_training_step_on_the_smoke_config(smoke_run):
   assert values["train/beta"] == 0.5  # Step 1 of the 2 warm-up steps.
 
 
+def read_json(path):
+  with open(path) as file:
+    return json.load(file)
+
+
 def test_evaluate_writes_the_table_row(smoke_run, voices_dir):
-  result = evaluate(smoke_run, 2048, 4, voices_dir)
-  assert json.load(open(os.path.join(smoke_run, "eval.json"))) == json.loads(json.dumps(result))
+  result = evaluate(smoke_run, None, 4, voices_dir)  # None: the training crop, from the checkpoint.
+  assert read_json(os.path.join(smoke_run, "eval.json")) == json.loads(json.dumps(result))
+  assert result["crop"] == vlae_voices.get_config("smoke").data.crop
   assert result["step"] == 2 and result["validation_bits_per_sample"] > 0 and result["validation_kl_bits_per_clip"] > 0
   for name in ("gender_probe_test", "speaker_probe_test", "gender_probe_heldout_speakers"):
     assert 0.0 <= result[name] <= 1.0
-  baseline = evaluate(smoke_run, 2048, 4, voices_dir, untrained=True)
-  assert json.load(open(os.path.join(smoke_run, "eval_untrained.json")))["step"] == baseline["step"] == 0
+  model, params, labels = audio.load_vlae(smoke_run)
+  heldout = batching.preload(corpora.load_split("voices", "small", "heldout_speakers", voices_dir))
+  means = probe.posterior_means(model, params, probe.central_windows(heldout, audio.context_of(model), 2048), 4)
+  expected = probe.cross_validated_accuracy(means[:, :model.decoder.latent_features], heldout.speaker)
+  np.testing.assert_equal(result["speaker_probe_heldout_speakers"], expected)  # NaN only if both are.
+  # A step folder evaluates that step and writes into the workdir, not into the Orbax tree.
+  step_folder = os.path.join(smoke_run, "checkpoints", "2")
+  baseline = evaluate(step_folder, 2048, 4, voices_dir, untrained=True)
+  assert read_json(os.path.join(smoke_run, "eval_untrained.json"))["step"] == baseline["step"] == 0
+  assert not os.path.exists(os.path.join(step_folder, "eval_untrained.json"))
   assert baseline["validation_bits_per_sample"] != result["validation_bits_per_sample"]
+
+
+def test_locate_checkpoint_resolves_workdir_checkpoints_folder_and_step_folder(tmp_path):
+  for step in (3, 10):
+    os.makedirs(tmp_path / "run" / "checkpoints" / str(step) / "state")
+  os.makedirs(tmp_path / "run" / "checkpoints" / "11.orbax-checkpoint-tmp-0")  # An unfinished save.
+  run, checkpoints = str(tmp_path / "run"), str(tmp_path / "run" / "checkpoints")
+  newest = (run, os.path.join(checkpoints, "10"), 10)
+  assert audio.locate_checkpoint(run) == newest
+  assert audio.locate_checkpoint(checkpoints) == newest
+  assert audio.locate_checkpoint(os.path.join(checkpoints, "3")) == (run, os.path.join(checkpoints, "3"), 3)
+  with pytest.raises(dsp.InputError, match="holds no checkpoint"):
+    audio.locate_checkpoint(str(tmp_path))
+  with pytest.raises(dsp.InputError, match="no such checkpoint directory"):
+    audio.locate_checkpoint(str(tmp_path / "missing"))
+
+
+def test_central_windows_take_the_centre_with_context_and_pad_short_clips():
+  pcm = np.arange(1, 14, dtype=np.int16) * 1000  # clip 0: 10 samples, clip 1: 3 samples
+  clips = batching.Clips(samples=pcm, starts=np.array([0, 10]), lengths=np.array([10, 3]),
+                         speaker=np.array([0, 1], np.int32), gender=np.array([0, 1], np.int32))
+  windows = probe.central_windows(clips, context=2, crop=4)
+  silence = np.int16(0)
+  expected_pcm = np.array([pcm[1:7],  # context samples 1-2, then the central 4 of 10: samples 3-6
+                           [silence, silence, silence, *pcm[10:13]]])  # right-aligned after silence
+  assert windows.dtype == np.int32 and windows.shape == (2, 6)
+  np.testing.assert_array_equal(windows, dsp.quantize(dsp.from_int16(expected_pcm)))
+
+
+def test_probes_are_exact_on_separable_features_and_at_chance_on_shuffled_labels():
+  rng = np.random.default_rng(0)
+  labels = np.repeat(np.arange(3), 20)
+  separable = (labels[:, None] * 10.0 + rng.normal(0.0, 0.1, (60, 4))).astype(np.float32)
+  assert probe.cross_validated_accuracy(separable, labels) == 1.0
+  assert probe.probe_accuracy(separable[::2], labels[::2], separable[1::2], labels[1::2]) == 1.0
+  noise = rng.normal(size=(300, 4)).astype(np.float32)
+  shuffled = rng.permutation(np.repeat(np.arange(2), 150))
+  assert 0.35 < probe.cross_validated_accuracy(noise, shuffled) < 0.65
+  assert 0.35 < probe.probe_accuracy(noise[:150], shuffled[:150], noise[150:], shuffled[150:]) < 0.65
+  singleton = np.array([0] * 10 + [1])
+  assert np.isnan(probe.cross_validated_accuracy(separable[:11], singleton))
+
+
+def test_padded_batches_pad_the_last_batch_with_its_first_row():
+  rows = np.arange(5)[:, None]
+  batches = list(probe.padded_batches(rows, 2))
+  assert [real for _, real in batches] == [2, 2, 1]
+  np.testing.assert_array_equal(batches[-1][0], [[4], [4]])
+  np.testing.assert_array_equal(np.concatenate([batch[:real] for batch, real in batches]), rows)
+
+
+def test_build_vlae_rejects_a_decoder_with_other_than_256_classes():
+  config = vlae_voices.get_config("smoke").model
+  config.decoder.num_classes = 65536
+  with pytest.raises(dsp.InputError, match="decoder.num_classes is 65536, but .* use 256 mu-law levels"):
+    audio.build_vlae(config)
+
+
+def test_decoding_past_the_local_latent_frames_is_an_input_error(smoke_model):
+  model, params = smoke_model
+  z = np.zeros((1, 4 + 2 * 2), np.float32)  # two local frames: 2048 samples
+  audio.check_decode_length(model, z, 2048)
+  with pytest.raises(dsp.InputError, match="2049 samples .* 2 local latent frames covering 2048 samples"):
+    audio.decode(model, params, z, 2049, jax.random.key(0))
 
 
 def write_clip(voices_dir, split, index, path):
@@ -176,8 +257,8 @@ def test_interpolate_writes_steps_figure_and_latents_from_the_encodings(smoke_ru
   assert dsp.load_audio(out / "step_01.wav", audio.SAMPLE_RATE).shape == (800,)
   result = json.load(open(out / "path.json"))
   model, params, labels = audio.load_vlae(smoke_run)
-  encodings = audio.encode(model, params, np.stack([interpolate.central_crop(clip_a, 2048),
-                                                    interpolate.central_crop(clip_b, 2048)])).mean
+  encodings = audio.encode(model, params, np.stack([audio.central_crop(clip_a, 2048),
+                                                    audio.central_crop(clip_b, 2048)])).mean
   np.testing.assert_allclose(result["latents"][0], encodings[0], rtol=1e-6, atol=1e-7)
   np.testing.assert_allclose(result["latents"][-1], encodings[1], rtol=1e-6, atol=1e-7)
   assert len(result["median_f0_hz"]) == 3
@@ -214,6 +295,8 @@ def bad_clips(tmp_path_factory):
     (["--a", "{good}", "--b", "{good}", "--steps", "1"], "--steps must be at least 2"),
     (["--a", "{good}", "--to-gender", "robot"], "--to-gender robot: unknown gender; known: female, male"),
     (["--a", "{good}", "--b", "{good}", "--seconds", "0"], "must be positive"),
+    (["--a", "{good}", "--b", "{good}", "--seconds", "0.1", "--crop", "1024"],
+     "1600 samples (0.100 s) to decode, but z holds 1 local latent frames covering 1024 samples"),
     (["--a", "{good}"], "one of the arguments --b --to-gender is required"),
 ])
 def test_interpolate_bad_input_is_one_line_and_exit_2(smoke_run, bad_clips, tmp_path, capsys, args, phrase):
@@ -233,3 +316,23 @@ def test_checkpoint_of_another_model_is_one_line_and_exit_2(bad_clips, tmp_path,
   error = capsys.readouterr().err
   assert exit_info.value.code == 2 and error.count("\n") == 1 and "not an audio VLAE checkpoint" in error
   assert not os.listdir(tmp_path)
+
+
+def test_unknown_config_variant_is_one_line_and_exit_2(tmp_path):
+  done = subprocess.run([sys.executable, "-m", "experiments.train_vlae", "--config",
+                         "experiments/configs/vlae_voices.py:foo", "--workdir", str(tmp_path / "run")],
+                        capture_output=True, text=True, check=False)
+  assert done.returncode == 2 and done.stderr.count("\n") == 1
+  assert "unknown variant 'foo'; known: small, medium, deep, smoke" in done.stderr
+  assert not os.path.exists(tmp_path / "run")
+
+
+@pytest.mark.parametrize("variant,unknown", [("smoke", False), ("default", False), ("foo", True)])
+def test_a_variant_that_falls_back_to_the_default_is_unknown(variant, unknown):
+  flag_values = flags.FlagValues()
+  config_flags.DEFINE_config_file("config", "experiments/configs/vae_digits.py", "config", flag_values=flag_values)
+  flag_values(["prog", f"--config=experiments/configs/vae_digits.py:{variant}"])
+  message = cli.unknown_config_variant(flag_values)
+  assert (message is not None) == unknown
+  if unknown:
+    assert message.startswith(f"flag --config=experiments/configs/vae_digits.py:{variant}: unknown variant")

@@ -23,13 +23,13 @@ conditioned on local frame j // local_hop, in training and in sampling alike.
 
 import functools
 import math
+import os
 from typing import Any
 
 import flax
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import librosa
 import numpy as np
 
 from dsp import mulaw, spectral
@@ -42,19 +42,14 @@ from wavenet.model import WaveNet
 
 SAMPLE_RATE = 16000
 PRIORS = ("standard_normal", "flow")
+NUM_CLASSES = 256  # mu-law levels of the corpus codes and of the encoder's input
+LOG_MEL_EPS = 1e-6  # added to the mel power before the encoder's log
 SILENCE_PEAK = 1e-3  # clips whose peak |x| is below this are silent
-
-
-@functools.lru_cache(maxsize=None)
-def mel_filterbank(sample_rate, n_fft, num_mels):
-  """[n_fft // 2 + 1, num_mels] float32 Slaney mel filters (librosa)."""
-  return librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=num_mels).T.astype(np.float32)
-
-
-def log_mel(audio, n_fft, hop, num_mels, sample_rate=SAMPLE_RATE):
-  """audio: [B, T] float32 in [-1, 1] -> [B, 1 + T // hop, num_mels] float32 log mel power (natural log)."""
-  power = jnp.square(jnp.abs(spectral.stft(audio, n_fft, hop)))
-  return jnp.log(power @ jnp.asarray(mel_filterbank(sample_rate, n_fft, num_mels)) + 1e-6)
+DEFAULT_CHECKPOINT = "runs/vlae_small_fb"  # the CLIs' default run (not in the repo: train it first)
+DEFAULT_CHECKPOINT_HELP = (f"audio-VLAE training workdir, its checkpoints folder or one step's folder (default "
+                           f"{DEFAULT_CHECKPOINT}, not in the repo: train it first with python -m "
+                           "experiments.train_vlae --config experiments/configs/vlae_voices.py:small --workdir "
+                           f"{DEFAULT_CHECKPOINT})")
 
 
 def split_latent(z, latent_features, local_latent_features):
@@ -101,7 +96,8 @@ class LogMelEncoder(nn.Module):
     summarises crop samples f * local_hop ... (f + 1) * local_hop - 1.
     """
     audio = mulaw.dequantize(window[:, self.context:])
-    features = nn.LayerNorm(name="input_norm")(log_mel(audio, self.n_fft, self.hop, self.num_mels))
+    log_mel = spectral.log_mel(audio, SAMPLE_RATE, self.n_fft, self.hop, self.num_mels, LOG_MEL_EPS)
+    features = nn.LayerNorm(name="input_norm")(log_mel)
     for layer in range(self.num_layers):
       features = nn.gelu(nn.Conv(self.channels, (self.kernel_size,), padding="SAME", name=f"conv_{layer}")(features))
     global_params = nn.Dense(2 * self.latent_features, name="global_posterior")(jnp.mean(features, axis=1))
@@ -145,10 +141,10 @@ class CropLikelihood:
 
 class WaveNetDecoder(nn.Module):
   """p(x|z): the conditional WaveNet, teacher-forced on the window."""
-  wavenet: WaveNet
-  latent_features: int = 32
-  local_latent_features: int = 0
-  local_hop: int = 1024
+  wavenet: WaveNet  # conditioned globally on the global latent, locally (at the sample rate) on the local one
+  latent_features: int = 32  # dimensions of the global latent, the first entries of z
+  local_latent_features: int = 0  # channels of the local latent sequence, the rest of z; 0 = none
+  local_hop: int = 1024  # samples per local latent frame
 
   def __call__(self, z, window):
     """z: [B, latent_features + F * local] float32, window: [B, context + crop] int32 -> CropLikelihood."""
@@ -174,7 +170,8 @@ def build_vlae(model_config):
   flow_hidden_features.
 
   Raises:
-    InputError: the config is not an audio VLAE's, or names an unknown prior.
+    InputError: the config is not an audio VLAE's, names an unknown prior, or
+      has a decoder whose num_classes is not the 256 mu-law levels of the data.
   """
   config = model_config.to_dict() if hasattr(model_config, "to_dict") else dict(model_config)
   if not isinstance(config.get("encoder"), dict) or not isinstance(config.get("decoder"), dict):
@@ -182,6 +179,9 @@ def build_vlae(model_config):
                      "experiments.train_vlae")
   if config["prior"] not in PRIORS:
     raise InputError(f"unknown prior {config['prior']!r}; known: {', '.join(PRIORS)}")
+  if config["decoder"].get("num_classes", NUM_CLASSES) != NUM_CLASSES:
+    raise InputError(f"decoder.num_classes is {config['decoder']['num_classes']}, but the corpus codes and the encoder "
+                     f"use {NUM_CLASSES} mu-law levels; set decoder.num_classes={NUM_CLASSES}")
   latent, local, local_hop = config["latent_features"], config["local_latent_features"], config["local_hop"]
   if local and local_hop % config["encoder"]["hop"]:
     raise InputError(f"local_hop {local_hop} must be a multiple of the encoder's STFT hop {config['encoder']['hop']}")
@@ -201,24 +201,65 @@ def context_of(model):
   return model.decoder.wavenet.receptive_field
 
 
+@functools.partial(jax.jit, static_argnums=(0, 2))
 def init_params(model, key, crop):
-  """Fresh variables of `model` for windows of `crop` predicted samples."""
+  """Fresh variables of `model` for windows of `crop` predicted samples (jitted; model and crop static)."""
   window = jnp.zeros((1, context_of(model) + crop), jnp.int32)
   return model.init(key, window, key)
 
 
+def _steps(folder):
+  """The step numbers of the checkpoints in `folder` (its all-digit subfolders)."""
+  if not os.path.isdir(folder):
+    return []
+  return [int(name) for name in os.listdir(folder) if name.isdigit() and os.path.isdir(os.path.join(folder, name))]
+
+
+def locate_checkpoint(path):
+  """Resolves a checkpoint path once: (workdir, step folder, step).
+
+  Args:
+    path: a run's workdir, its `checkpoints` folder, or one step's folder
+      (`checkpoints/STEP`); the first two mean their newest step.
+
+  Returns:
+    (workdir: the run directory, where outputs about the run belong (never
+    inside the Orbax tree); step folder: absolute path of the checkpoint read;
+    step: its training step, int).
+
+  Raises:
+    InputError: the path does not exist or holds no checkpoint.
+  """
+  path = os.path.abspath(path)
+  if not os.path.isdir(path):
+    raise InputError(f"{path}: no such checkpoint directory; pass a training workdir or its checkpoints folder")
+  for workdir, folder in ((path, os.path.join(path, "checkpoints")), (os.path.dirname(path), path)):
+    steps = _steps(folder)
+    if steps:
+      return workdir, os.path.join(folder, str(max(steps))), max(steps)
+  if os.path.basename(path).isdigit():
+    return os.path.dirname(os.path.dirname(path)), path, int(os.path.basename(path))
+  raise InputError(f"{path}: holds no checkpoint; pass a training workdir, its checkpoints folder or one step's folder")
+
+
 def load_vlae(path):
-  """(model, params, labels) from an audio-VLAE training workdir or checkpoint folder.
+  """(model, params, labels) of the checkpoint `locate_checkpoint(path)` names.
 
   Raises:
     InputError: a missing checkpoint, or one of another model.
   """
-  model_config, params, labels = load_model_checkpoint(path)
+  model_config, params, labels = load_model_checkpoint(locate_checkpoint(path)[1])
   try:
     model = build_vlae(model_config)
   except InputError:
     raise InputError(f"{path}: not an audio VLAE checkpoint; pass one written by experiments.train_vlae") from None
   return model, params, labels
+
+
+def central_crop(clip, crop):
+  """The `crop` central samples of `clip: [n]` (all of it when shorter): [min(n, crop)]."""
+  start = max(0, (len(clip) - crop) // 2)
+  return clip[start:start + crop]
 
 
 def check_clip(audio, model, name):
@@ -284,6 +325,22 @@ def interpolation_path(z_start, z_end, steps, mode):
   return path.astype(np.float32)
 
 
+def check_decode_length(model, z, num_samples):
+  """Raises InputError if the local latent frames of z: [..., D] cover fewer than `num_samples` samples.
+
+  Without the check, samples past the last frame would silently reuse it.
+  """
+  decoder = model.decoder
+  if not decoder.local_latent_features:
+    return
+  frames = (z.shape[-1] - decoder.latent_features) // decoder.local_latent_features
+  covered = frames * decoder.local_hop
+  if num_samples > covered:
+    raise InputError(f"{num_samples} samples ({num_samples / SAMPLE_RATE:.3f} s) to decode, but z holds {frames} local "
+                     f"latent frames covering {covered} samples ({covered / SAMPLE_RATE:.3f} s); decode at most "
+                     "that long (--seconds) or encode longer clips (--crop)")
+
+
 def decode(model, params, z, num_samples, key, temperature=1.0):
   """Samples audio from p(x|z) with the incremental sampler (`wavenet.sampling`).
 
@@ -298,7 +355,11 @@ def decode(model, params, z, num_samples, key, temperature=1.0):
 
   Returns:
     [B, N] float32 audio in [-1, 1].
+
+  Raises:
+    InputError: z has local latent frames covering fewer than N samples.
   """
+  check_decode_length(model, z, num_samples)
   decoder = model.decoder
   wavenet = decoder.wavenet
   wavenet_params = {"params": params["params"]["decoder"]["wavenet"]}

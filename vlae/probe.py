@@ -35,18 +35,35 @@ def central_windows(clips, context, crop):
   return dsp.quantize(dsp.from_int16(pcm)).astype(np.int32)
 
 
-def posterior_means(model, params, windows, batch_size):
+def padded_batches(rows, batch_size):
+  """Yields (batch [batch_size, ...], real) over `rows: [N, ...]` in order.
+
+  The last batch is padded with copies of its first row up to `batch_size`,
+  so one compiled shape serves every batch; `real` counts its rows that are
+  not padding (the first `real` rows).
+  """
+  for start in range(0, len(rows), batch_size):
+    batch = rows[start:start + batch_size]
+    real = len(batch)
+    yield np.concatenate([batch, np.repeat(batch[:1], batch_size - real, axis=0)]), real
+
+
+def posterior_means(model, params, windows, batch_size, progress=None):
   """Means of q(z|x): windows [N, context + crop] int32 -> [N, latent_features + F * local] float32.
 
-  The last batch is padded with copies of the first window (dropped again),
-  so one compiled shape serves every batch.
+  Args:
+    model: an audio VLAE.
+    params: its variables.
+    windows: [N, context + crop] int32 mu-law codes.
+    batch_size: windows per forward pass (the last batch is padded).
+    progress: optional tqdm bar, advanced by one per batch.
   """
   encode = jax.jit(lambda params, window: model.apply(params, window, method=lambda module, w: module.encoder(w)).mean)
   means = []
-  for start in range(0, len(windows), batch_size):
-    batch = windows[start:start + batch_size]
-    padded = np.concatenate([batch, np.repeat(batch[:1], batch_size - len(batch), axis=0)])
-    means.append(np.asarray(encode(params, jnp.asarray(padded)))[:len(batch)])
+  for batch, real in padded_batches(windows, batch_size):
+    means.append(np.asarray(encode(params, jnp.asarray(batch)))[:real])
+    if progress is not None:
+      progress.update(1)
   return np.concatenate(means)
 
 
@@ -68,8 +85,16 @@ def probe_accuracy(train_features, train_labels, test_features, test_labels):
 def cross_validated_accuracy(features, labels, folds=5, seed=0):
   """Mean accuracy of a logistic regression over stratified cross-validation of one set.
 
-  Uses `folds` folds, fewer when a class has fewer members; NaN when a class
-  has a single member (nothing to cross-validate).
+  Args:
+    features: [N, D] float32, one row per utterance.
+    labels: [N] int class ids.
+    folds: folds of the stratified split; fewer when the smallest class has
+      fewer members.
+    seed: seed of the shuffled split.
+
+  Returns:
+    Mean test-fold accuracy in [0, 1], float; NaN when some class has a
+    single member (nothing to cross-validate).
   """
   folds = min(folds, int(np.min(np.unique(labels, return_counts=True)[1])))
   if folds < 2:

@@ -7,17 +7,17 @@ evaluation use one central crop per utterance and score the plain negative
 ELBO, reported in bits per sample.
 """
 
-import json
 import math
 import os
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from tqdm import tqdm
 
 import corpora
+import dsp
 from corpora import batching
-from dsp.files import atomic_path
 from training.loop import train
 from vlae import audio, probe
 from vlae.vae import vae_loss
@@ -25,6 +25,14 @@ from wavenet.train import speaker_labels
 
 EVAL_FILE = "eval.json"
 UNTRAINED_EVAL_FILE = "eval_untrained.json"
+# Samples per crop of checkpoints saved before the training crop went into their labels: the crop of every
+# vlae_voices variant but smoke.
+LEGACY_TRAINING_CROP = 8000
+
+
+def training_crop(labels):
+  """Samples per training crop of a run, from its checkpoint's labels (LEGACY_TRAINING_CROP if they predate it)."""
+  return int(labels.get("training_crop", LEGACY_TRAINING_CROP))
 
 
 def make_loss_fn(model, crop, kl_warmup_steps, free_bits):
@@ -54,10 +62,7 @@ def make_loss_fn(model, crop, kl_warmup_steps, free_bits):
 
 def _batched(windows, batch_size, step):
   """Evaluation batches of windows [N, W]: codes, step [B] and weight [B] (0 for padding rows)."""
-  for start in range(0, len(windows), batch_size):
-    codes = windows[start:start + batch_size]
-    real = len(codes)
-    codes = np.concatenate([codes, np.repeat(codes[:1], batch_size - real, axis=0)])
+  for codes, real in probe.padded_batches(windows, batch_size):
     yield {"codes": codes, "step": np.full(batch_size, step, np.int32),
            "weight": (np.arange(batch_size) < real).astype(np.float32)}
 
@@ -92,9 +97,9 @@ def train_and_evaluate(config, workdir):
     return _batched(validation_windows[chosen], data.batch_size, objective.kl_warmup_steps)
 
   labels = dict(speaker_labels(data.name, data.config, train_clips, data.data_dir),
-                corpus={"name": data.name, "config": data.config})
+                corpus={"name": data.name, "config": data.config}, training_crop=data.crop)
   return train(workdir=workdir, model_config=config.model.to_dict(),
-               init_params=lambda key: jax.jit(audio.init_params, static_argnums=(0, 2))(model, key, data.crop),
+               init_params=lambda key: audio.init_params(model, key, data.crop),
                loss_fn=make_loss_fn(model, data.crop, objective.kl_warmup_steps, objective.free_bits),
                train_batch=train_batch, eval_batches=eval_batches, train_config=config.train,
                samples_per_batch=data.batch_size * data.crop, batch_size=data.batch_size, labels=labels)
@@ -104,8 +109,8 @@ def _split_clips(name, config, split, data_dir):
   return batching.preload(corpora.load_split(name, config, split, data_dir))
 
 
-def evaluate(workdir, crop, batch_size, data_dir=None, seed=0, untrained=False):
-  """The table row of a trained audio VLAE, also written to `workdir/eval.json`.
+def evaluate(path, crop=None, batch_size=8, data_dir=None, seed=0, untrained=False):
+  """The table row of a trained audio VLAE, also written to `WORKDIR/eval.json`.
 
   Validation: the negative ELBO (bits per sample) and the KL (bits per clip)
   over one central crop of every validation utterance. Probes, on posterior
@@ -114,48 +119,58 @@ def evaluate(workdir, crop, batch_size, data_dir=None, seed=0, untrained=False):
   utterances); gender of the `heldout_speakers` split with the same gender
   probe (unseen speakers); speaker within `heldout_speakers` by 5-fold
   cross-validation (a probe fit on some of their utterances, scored on the rest).
+  Shows a tqdm bar over the batches.
 
   Args:
-    workdir: the run's workdir (its newest checkpoint is evaluated).
-    crop: samples per crop.
+    path: the run's workdir, its checkpoints folder or one step's folder (see
+      `audio.locate_checkpoint`); the workdir's newest step, or that step, is
+      evaluated, and the JSON goes into the workdir.
+    crop: samples per crop; None: the run's training crop (`training_crop`).
     batch_size: windows per forward pass.
     data_dir: corpus data dir override.
     seed: PRNG seed of the z draws of the ELBO.
     untrained: evaluate the run's model at its initial parameters instead (a
       baseline: what the probes find in an encoder that never trained),
-      written to `workdir/eval_untrained.json`.
+      written to `WORKDIR/eval_untrained.json`.
 
   Returns:
     A dict of the metrics.
   """
-  model, params, labels = audio.load_vlae(workdir)
+  workdir, step_folder, step = audio.locate_checkpoint(path)
+  model, params, labels = audio.load_vlae(step_folder)
+  crop = training_crop(labels) if crop is None else crop
   if untrained:
-    params = jax.jit(audio.init_params, static_argnums=(0, 2))(model, jax.random.key(seed), crop)
+    params = audio.init_params(model, jax.random.key(seed), crop)
   name, corpus_config = labels["corpus"]["name"], labels["corpus"]["config"]
   context = audio.context_of(model)
   latent_features = model.decoder.latent_features
   loss_fn = jax.jit(make_loss_fn(model, crop, 0, 0.0))
-  validation = probe.central_windows(_split_clips(name, corpus_config, "validation", data_dir), context, crop)
+  clips = {split: _split_clips(name, corpus_config, split, data_dir)
+           for split in ("validation", "train", "test", "heldout_speakers")}
+  windows = {split: probe.central_windows(split_clips, context, crop) for split, split_clips in clips.items()}
+  total_batches = sum(math.ceil(len(split_windows) / batch_size) for split_windows in windows.values())
+  shown = path if os.path.abspath(path) == workdir else os.path.relpath(workdir)
   elbo_sum, kl_sum, reconstruction_sum = 0.0, 0.0, 0.0
-  for index, batch in enumerate(_batched(validation, batch_size, 0)):
-    _, metrics = jax.device_get(loss_fn(params, batch, jax.random.fold_in(jax.random.key(seed), index)))
-    rows = float(batch["weight"].sum())
-    elbo_sum += rows * float(metrics["negative_elbo_bits_per_sample"])
-    kl_sum += rows * float(metrics["kl_bits_per_clip"])
-    reconstruction_sum += rows * float(metrics["reconstruction_bits_per_sample"])
-
-  features, speakers, genders = {}, {}, {}
-  for split in ("train", "test", "heldout_speakers"):
-    clips = _split_clips(name, corpus_config, split, data_dir)
-    windows = probe.central_windows(clips, context, crop)
-    features[split] = probe.posterior_means(model, params, windows, batch_size)[:, :latent_features]
-    speakers[split], genders[split] = clips.speaker, clips.gender
+  features = {}
+  with tqdm(total=total_batches, desc=f"eval {shown}", unit="batch") as progress:
+    for index, batch in enumerate(_batched(windows["validation"], batch_size, 0)):
+      _, metrics = jax.device_get(loss_fn(params, batch, jax.random.fold_in(jax.random.key(seed), index)))
+      rows = float(batch["weight"].sum())
+      elbo_sum += rows * float(metrics["negative_elbo_bits_per_sample"])
+      kl_sum += rows * float(metrics["kl_bits_per_clip"])
+      reconstruction_sum += rows * float(metrics["reconstruction_bits_per_sample"])
+      progress.update(1)
+    for split in ("train", "test", "heldout_speakers"):
+      features[split] = probe.posterior_means(model, params, windows[split], batch_size, progress)[:, :latent_features]
+  speakers = {split: split_clips.speaker for split, split_clips in clips.items()}
+  genders = {split: split_clips.gender for split, split_clips in clips.items()}
+  validation_count = len(windows["validation"])
   result = {
-      "workdir": workdir, "step": 0 if untrained else _latest_step(workdir), "receptive_field": context, "crop": crop,
-      "validation_utterances": len(validation),
-      "validation_bits_per_sample": elbo_sum / len(validation),
-      "validation_reconstruction_bits_per_sample": reconstruction_sum / len(validation),
-      "validation_kl_bits_per_clip": kl_sum / len(validation),
+      "workdir": shown, "step": 0 if untrained else step, "receptive_field": context, "crop": crop,
+      "validation_utterances": validation_count,
+      "validation_bits_per_sample": elbo_sum / validation_count,
+      "validation_reconstruction_bits_per_sample": reconstruction_sum / validation_count,
+      "validation_kl_bits_per_clip": kl_sum / validation_count,
       "gender_probe_test": probe.probe_accuracy(features["train"], genders["train"], features["test"],
                                                 genders["test"]),
       "speaker_probe_test": probe.probe_accuracy(features["train"], speakers["train"], features["test"],
@@ -165,14 +180,8 @@ def evaluate(workdir, crop, batch_size, data_dir=None, seed=0, untrained=False):
       "speaker_probe_heldout_speakers": probe.cross_validated_accuracy(features["heldout_speakers"],
                                                                        speakers["heldout_speakers"]),
   }
-  with atomic_path(os.path.join(workdir, UNTRAINED_EVAL_FILE if untrained else EVAL_FILE), ".json") as temporary, open(temporary, "w") as file:
-    json.dump(result, file, indent=2, sort_keys=True)
+  dsp.save_json(os.path.join(workdir, UNTRAINED_EVAL_FILE if untrained else EVAL_FILE), result)
   return result
-
-
-def _latest_step(workdir):
-  steps = [int(name) for name in os.listdir(os.path.join(workdir, "checkpoints")) if name.isdigit()]
-  return max(steps) if steps else 0
 
 
 def gender_means(model, params, labels, crop, batch_size, data_dir=None, split="train"):
