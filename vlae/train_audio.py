@@ -149,7 +149,8 @@ def evaluate(path, crop=None, batch_size=8, data_dir=None, seed=0, untrained=Fal
            for split in ("validation", "train", "test", "heldout_speakers")}
   windows = {split: probe.central_windows(split_clips, context, crop) for split, split_clips in clips.items()}
   total_batches = sum(math.ceil(len(split_windows) / batch_size) for split_windows in windows.values())
-  shown = path if os.path.abspath(path) == workdir else os.path.relpath(workdir)
+  relative = os.path.relpath(workdir)
+  shown = path if os.path.abspath(path) == workdir else (workdir if relative.startswith("..") else relative)
   elbo_sum, kl_sum, reconstruction_sum = 0.0, 0.0, 0.0
   features = {}
   with tqdm(total=total_batches, desc=f"eval {shown}", unit="batch") as progress:
