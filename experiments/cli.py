@@ -1,13 +1,10 @@
 """Shared command-line plumbing: bad input becomes one line and exit status 2."""
 
 import argparse
-import importlib.util
-import inspect
 import os
 import sys
 
 from absl import app, flags, logging
-from ml_collections import config_flags
 
 from dsp.errors import InputError
 
@@ -52,33 +49,6 @@ def one_line_flag_error(message):
   return " ".join(lines)
 
 
-def unknown_config_variant(flag_values):
-  """One line about a config-file flag whose `:variant` its file does not know, else None.
-
-  A config file whose `get_config` raises on an unknown variant already fails
-  flag parsing; one that falls back to its default for any name is caught
-  here: a variant other than `get_config`'s default that builds exactly the
-  default config is taken as unknown.
-  """
-  for name in flag_values:
-    try:
-      argument = config_flags.get_config_filename(flag_values[name])
-    except TypeError:  # Not a config-file flag.
-      continue
-    if ":" not in (argument or ""):
-      continue
-    path, variant = argument.split(":", 1)
-    spec = importlib.util.spec_from_file_location(f"_variants_of_{name}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    parameters = list(inspect.signature(module.get_config).parameters.values())
-    default = parameters[0].default if parameters else inspect.Parameter.empty
-    if isinstance(default, str) and variant != default and module.get_config(variant) == module.get_config(default):
-      return (f"flag --{name}={path}:{variant}: unknown variant {variant!r} (it builds the same config as the "
-              f"default {default!r}); see {path} for its variants")
-  return None
-
-
 def run(main, argv=None):
   """Calls `main(argv)`; an `InputError` prints `error: ...` to stderr and exits 2."""
   try:
@@ -94,8 +64,8 @@ def run(main, argv=None):
 def run_absl(main):
   """`absl.app.run(main)` where bad flags and `InputError` print one line and exit 2.
 
-  Bad flags include an unknown config variant (`--config FILE.py:NAME`), both
-  one that `get_config` rejects and one that it silently treats as its default.
+  Bad flags include an unknown config variant (`--config FILE.py:NAME`): every
+  config file's `get_config` raises on a variant it does not know.
   """
   def parse(argv):
     try:
@@ -106,10 +76,6 @@ def run_absl(main):
     except SystemExit as done:
       asked_for_help = any(arg.split("=")[0] in ("-h", "--help", "--helpshort", "--helpfull") for arg in argv[1:])
       sys.exit(0 if asked_for_help else done.code)
-    unknown = unknown_config_variant(flags.FLAGS)
-    if unknown:
-      print(f"error: {unknown}", file=sys.stderr)
-      sys.exit(2)
     return remaining
 
   def quiet_main(argv):

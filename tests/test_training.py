@@ -1,5 +1,6 @@
 """The shared training loop on a conditional sine task: learning, resume, devices."""
 
+import importlib
 import json
 import os
 import signal
@@ -129,3 +130,11 @@ def test_two_devices_give_the_loss_of_one():
     assert int(count) == devices
     results.append(float(checksum))
   assert results[0] == pytest.approx(results[1], rel=1e-5, abs=1e-5)
+
+
+@pytest.mark.parametrize("config_file", ["wavenet_voices", "vae_digits", "vlae_voices"])
+def test_every_config_file_rejects_an_unknown_variant(config_file):
+  module = importlib.import_module(f"experiments.configs.{config_file}")
+  with pytest.raises(ValueError, match="unknown variant 'foo'"):
+    module.get_config("foo")
+  assert module.get_config("smoke") != module.get_config()

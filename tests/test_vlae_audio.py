@@ -9,8 +9,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from absl import flags
-from ml_collections import config_flags
 
 import corpora
 import dsp
@@ -325,14 +323,3 @@ def test_unknown_config_variant_is_one_line_and_exit_2(tmp_path):
   assert done.returncode == 2 and done.stderr.count("\n") == 1
   assert "unknown variant 'foo'; known: small, medium, deep, smoke" in done.stderr
   assert not os.path.exists(tmp_path / "run")
-
-
-@pytest.mark.parametrize("variant,unknown", [("smoke", False), ("default", False), ("foo", True)])
-def test_a_variant_that_falls_back_to_the_default_is_unknown(variant, unknown):
-  flag_values = flags.FlagValues()
-  config_flags.DEFINE_config_file("config", "experiments/configs/vae_digits.py", "config", flag_values=flag_values)
-  flag_values(["prog", f"--config=experiments/configs/vae_digits.py:{variant}"])
-  message = cli.unknown_config_variant(flag_values)
-  assert (message is not None) == unknown
-  if unknown:
-    assert message.startswith(f"flag --config=experiments/configs/vae_digits.py:{variant}: unknown variant")

@@ -14,6 +14,8 @@ import corpora
 
 def get_config(variant="default"):
   """Returns the ConfigDict of `variant` ("default" or "smoke")."""
+  if variant not in ("default", "smoke"):
+    raise ValueError(f"unknown variant {variant!r}; known: default, smoke")
   smoke = variant == "smoke"
   corpus_config = "small" if smoke else "full"
   num_speakers = len(corpora.speaker_names("voices", corpus_config))
