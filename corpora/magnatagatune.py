@@ -6,7 +6,9 @@ The manual dir holds
 The top-50 tags are the 50 columns with the most 1s (ties: by column order).
 The standard split goes by the mp3 folder's first hex digit: 0-b train, c
 validation, d-f test. Audio is decoded by libsndfile (MP3 needs libsndfile >=
-1.1) and resampled to 16 kHz mono; clips whose mp3 is missing are skipped.
+1.1) and resampled to 16 kHz mono; clips whose mp3 is missing or cannot be
+decoded (the public copy has a few empty files) are skipped with a warning, and
+a split none of whose mp3s decodes is an error naming the first file.
 
 Records: audio [n] int16 at 16 kHz, tags [50] uint8 multi-hot (names in the
 dataset's metadata under "tags"), piece (Text, the mp3_path), composer (Text,
@@ -16,6 +18,7 @@ dataset's metadata under "tags"), piece (Text, the mp3_path), composer (Text,
 import csv
 import os
 
+from absl import logging
 import numpy as np
 import tensorflow_datasets as tfds
 
@@ -108,6 +111,15 @@ class MagnaTagATune(schema.Builder, skip_registration=True):
     return {split: self._generate_examples(root, items) for split, items in splits.items()}
 
   def _generate_examples(self, root, items):
+    unreadable = []
     for clip_id, mp3_path, tags in items:
-      audio = dsp.load_audio(os.path.join(root, mp3_path), schema.SAMPLE_RATE)
+      try:
+        audio = dsp.load_audio(os.path.join(root, mp3_path), schema.SAMPLE_RATE)
+      except InputError as error:
+        unreadable.append(str(error))
+        continue
       yield clip_id, {"audio": dsp.to_int16(audio), "tags": tags, "piece": mp3_path, "composer": ""}
+    if len(unreadable) == len(items):
+      raise InputError(f"no mp3 of this split decodes, e.g. {unreadable[0]}; does your libsndfile read MP3 (>= 1.1)?")
+    if unreadable:
+      logging.warning("skipped %d unreadable mp3 files, e.g. %s", len(unreadable), unreadable[0])
