@@ -31,7 +31,7 @@ def get_config(variant="default"):
   model.lstm_channels = 8 if smoke else 128  # LSTM state width (lstm frontend)
   model.lstm_pool = 2  # frames max-pooled before the LSTM
   model.dense_channels = 16 if smoke else 256  # hidden units before the logits
-  model.dropout = 0.5  # dropout rate on the pooled features and the dense layer in training
+  model.dropout = 0.0  # dropout rate on the pooled features and the dense layer in training
 
   config.data = data = ml_collections.ConfigDict()
   data.name = "music"  # tagged corpus, see corpora/__init__.py
@@ -39,15 +39,15 @@ def get_config(variant="default"):
   data.data_dir = ml_collections.FieldReference(None, field_type=str)  # None: $ELECTRIC_BEATS_DATA or data/tfds
   data.batch_size = 2 if smoke else 16  # clips per step (a multiple of the device count)
   data.crop = 4096 if smoke else 32000  # samples per training crop (2 s)
-  data.flip_polarity = True  # negate each training crop with probability 1/2
+  data.flip_polarity = False  # negate each training crop with probability 1/2
   data.eval_length = 8192 if smoke else 64000  # samples per evaluation window (a whole 4 s clip)
   data.eval_batches = 2 if smoke else 12  # validation batches per evaluation
 
   config.train = train = ml_collections.ConfigDict()
-  train.num_steps = 3 if smoke else 10000  # optimiser steps
+  train.num_steps = 3 if smoke else 8000  # optimiser steps
   train.learning_rate = 1e-3  # peak AdamW learning rate
   train.warmup_steps = 1 if smoke else 100  # linear warm-up steps
-  train.weight_decay = 5e-2  # AdamW decoupled weight decay (times the learning rate)
+  train.weight_decay = 1e-4  # AdamW decoupled weight decay (times the learning rate)
   train.clip_norm = 1.0  # global gradient-norm clip
   train.log_every = 1 if smoke else 50  # steps between training-metric writes
   train.eval_every = 2 if smoke else 500  # steps between validation passes
