@@ -16,11 +16,11 @@ split, or in none, have no ROC-AUC and are left out of the mean.
 """
 
 import argparse
-import json
 import os
 import time
 
 import corpora
+import dsp
 from corpora import tagging
 from dsp.errors import InputError
 from dsp.files import atomic_path
@@ -40,6 +40,16 @@ def load_tagger(path):
   if "tags" not in labels or "frontend" not in model_config:
     raise InputError(f"{path}: not a tagger checkpoint; pass a workdir of experiments.train_tagger")
   return build_model(model_config), params, list(labels["tags"]), tuple(labels["corpus"])
+
+
+def run_directory(path):
+  """The training workdir of a checkpoint path: a workdir, its checkpoints/ folder or one step's folder."""
+  path = os.path.abspath(path)
+  if os.path.basename(path).isdigit():
+    path = os.path.dirname(path)
+  if os.path.basename(path) == "checkpoints":
+    path = os.path.dirname(path)
+  return path
 
 
 def checkpoint_steps(workdir):
@@ -108,8 +118,8 @@ def main(argv):
     raise InputError(f"corpus {corpus_name}/{corpus_config} in {corpora.resolve_data_dir(args.data_dir)} has other "
                      "tags than the checkpoint; pass the --data-dir it was trained on")
   clips = split_clips(corpus_name, corpus_config, args.split, args.data_dir)
-  out = args.out or os.path.join(args.workdir or os.path.dirname(os.path.abspath(path)), f"eval_{args.split}")
-  os.makedirs(out, exist_ok=True)
+  out = args.out or os.path.join(args.workdir or run_directory(path), f"eval_{args.split}")
+  cli.make_output_dir(out, "output directory")
 
   start = time.perf_counter()
   scores = evaluate.predict(model, params, clips, args.batch_size, args.window)
@@ -126,8 +136,7 @@ def main(argv):
             "roc_auc": {name: None if value != value else float(value) for name, value in zip(names, auc)}}
   if selection:
     result["selected_on"] = {"split": args.select_on, "mean_roc_auc": {str(step): mean for step, mean in selection}}
-  with atomic_path(os.path.join(out, "roc_auc.json"), ".json") as temporary, open(temporary, "w") as handle:
-    json.dump(result, handle, indent=2)
+  dsp.save_json(os.path.join(out, "roc_auc.json"), result)
   evaluate.save_auc_chart(os.path.join(out, "roc_auc.png"), names, auc, mean,
                           f"{corpus_name}/{corpus_config} {args.split}, {model.frontend} frontend")
   print(f"wrote {out}/roc_auc.md, roc_auc.json, roc_auc.png")

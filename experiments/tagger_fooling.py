@@ -14,7 +14,6 @@ flatness of the clip and of the change (about 0.56 for white noise).
 """
 
 import argparse
-import json
 import os
 import time
 
@@ -26,17 +25,21 @@ import corpora
 import dsp
 from corpora import tagging
 from dsp.errors import InputError
-from dsp.files import atomic_path
 from experiments import cli
 from experiments.eval_tagger import load_tagger
 from styletransfer import tagger_style
+
+FOOLED_PROBABILITY = 0.9  # a clip counts as fooled above this probability of the tag (and at --min-snr-db)
 
 
 def starting_clips(args, model, params, names, corpus, tag):
   """[(label, [n] float32 audio)] from --input, or test clips where the tag's probability is below 0.5."""
   length = int(args.seconds * model.sample_rate)
   if args.input:
-    return [(os.path.basename(path), dsp.load_audio(path, model.sample_rate)[:length]) for path in args.input]
+    loaded = [(os.path.basename(path), dsp.load_audio(path, model.sample_rate)[:length]) for path in args.input]
+    for path, (_, audio) in zip(args.input, loaded):
+      tagger_style.check_clip(audio, model.sample_rate, path)
+    return loaded
   clips = tagging.preload(corpora.load_split(*corpus, "test", args.data_dir))
   chosen = []
   for index in range(len(clips)):
@@ -73,7 +76,7 @@ def main(argv):
     raise InputError("--target-probability must lie between 0.5 and 1")
   model, params, names, corpus = load_tagger(args.workdir)
   tag = tagger_style.tag_index(names, args.tag)
-  os.makedirs(args.out, exist_ok=True)
+  cli.make_output_dir(args.out)
 
   results = []
   for number, (label, audio) in enumerate(starting_clips(args, model, params, names, corpus, tag)):
@@ -106,10 +109,12 @@ def main(argv):
           f"change {row['spectral_flatness_change']:.3f} ({seconds:.1f} s)")
   settings = {key: getattr(args, key) for key in ("tag", "steps", "learning_rate", "leash", "leash_weight",
                                                   "min_snr_db", "target_probability", "seconds")}
-  with atomic_path(os.path.join(args.out, "fooling.json"), ".json") as temporary, open(temporary, "w") as handle:
-    json.dump({"checkpoint": os.path.abspath(args.workdir), "settings": settings, "clips": results}, handle, indent=2)
-  fooled_count = sum(row["probability_after"] > 0.9 and row["snr_db"] >= 20.0 for row in results)
-  print(f"{fooled_count} of {len(results)} clips above 0.9 with an SNR of at least 20 dB; wrote {args.out}")
+  dsp.save_json(os.path.join(args.out, "fooling.json"),
+                {"checkpoint": os.path.abspath(args.workdir), "settings": settings, "clips": results})
+  fooled_count = sum(row["probability_after"] > FOOLED_PROBABILITY and row["snr_db"] >= args.min_snr_db
+                     for row in results)
+  print(f"{fooled_count} of {len(results)} clips above {FOOLED_PROBABILITY} with an SNR of at least "
+        f"{args.min_snr_db:g} dB; wrote {args.out}")
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ flatness of the change (about 0.56 for white noise) and the loss trace.
 """
 
 import argparse
-import json
 import os
 import time
 
@@ -25,7 +24,6 @@ import corpora
 import dsp
 from corpora import tagging
 from dsp.errors import InputError
-from dsp.files import atomic_path
 from experiments import cli
 from experiments.eval_tagger import load_tagger
 from styletransfer import tagger_style
@@ -42,8 +40,11 @@ def load_clip(spec, model, corpus, seconds, data_dir):
     clips = tagging.preload(corpora.load_split(*corpus, "test", data_dir))
     if not 0 <= index < len(clips):
       raise InputError(f"{spec!r}: the test split has clips 0..{len(clips) - 1}")
-    return clips.clip(index)[:length]
-  return dsp.load_audio(spec, model.sample_rate)[:length]
+    audio = clips.clip(index)[:length]
+  else:
+    audio = dsp.load_audio(spec, model.sample_rate)[:length]
+  tagger_style.check_clip(audio, model.sample_rate, spec)
+  return audio
 
 
 def parse_layers(text, model):
@@ -115,8 +116,7 @@ def main(argv):
             "style_loss_first": float(result.probability_trace[0]),
             "style_loss_last": float(result.probability_trace[-1]),
             "probabilities": probabilities}
-  with atomic_path(stem + ".json", ".json") as temporary, open(temporary, "w") as handle:
-    json.dump(report, handle, indent=2)
+  dsp.save_json(stem + ".json", report)
   print(f"loss {report['loss_first']:.4g} -> {report['loss_last']:.4g} (style {report['style_loss_first']:.4g} -> "
         f"{report['style_loss_last']:.4g}), SNR of the change {report['snr_db_change_from_content']:.1f} dB, "
         f"flatness of the change {report['spectral_flatness_change']:.3f}, {seconds:.1f} s; wrote {args.out}")

@@ -25,6 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from dsp import spectral
 from dsp.errors import InputError
 from tagger import model as model_lib
 
@@ -79,13 +80,26 @@ def tag_index(names, tag):
   return names.index(tag)
 
 
+def check_clip(audio, sample_rate, name):
+  """Raises `InputError` unless `audio` ([n] float32) is at least one second and not silent.
+
+  One second (well above the raw frontend's filter plus three pooling stages)
+  is the shortest clip the tagger is meant to hear; a silent clip gives a zero
+  SNR budget, so nothing could change.
+  """
+  if len(audio) < sample_rate:
+    raise InputError(f"{name}: {len(audio)} samples, shorter than one second ({sample_rate}); give a longer clip")
+  if not np.any(audio):
+    raise InputError(f"{name}: the clip is silent; give one with sound")
+
+
 def probabilities(model, params, audio):
   """Tag probabilities [n_tags] float32 of one clip [n_samples]."""
   return jax.nn.sigmoid(model.apply(params, jnp.asarray(audio, jnp.float32)[None])[0])
 
 
 def _log_mel(model, audio):
-  return model_lib.log_mel(audio[None], model.sample_rate, model.n_fft, model.hop, _LEASH_MELS)[0]
+  return spectral.log_mel(audio, model.sample_rate, model.n_fft, model.hop, _LEASH_MELS, model_lib.LOG_EPS)
 
 
 @functools.partial(jax.jit, static_argnames=("model", "tag", "steps", "leash"))

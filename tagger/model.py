@@ -19,29 +19,14 @@ Activations (`return_activations=True`), each [batch, frames, channels] float32:
   ("stage0" is the LSTM's output sequence for the lstm frontend).
 """
 
-import functools
-
 import flax.linen as nn
 import jax.numpy as jnp
-import librosa
-import numpy as np
 
 from dsp import spectral
 from dsp.errors import InputError
 
 FRONTENDS = ("raw", "logmel", "lstm")
-
-
-@functools.lru_cache(maxsize=None)
-def mel_matrix(sample_rate, n_fft, n_mels):
-  """[n_fft // 2 + 1, n_mels] float32 Slaney mel filterbank (librosa), 0 Hz to Nyquist."""
-  return np.asarray(librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels).T, dtype=np.float32)
-
-
-def log_mel(audio, sample_rate, n_fft, hop, n_mels):
-  """[batch, n] float32 audio -> [batch, 1 + n // hop, n_mels] float32 log(1e-5 + mel power)."""
-  power = jnp.square(jnp.abs(spectral.stft(audio, n_fft, hop)))
-  return jnp.log(1e-5 + power @ mel_matrix(sample_rate, n_fft, n_mels))
+LOG_EPS = 1e-5  # added to the power before the log, in the log-mel and log-power frontends
 
 
 class Tagger(nn.Module):
@@ -69,9 +54,9 @@ class Tagger(nn.Module):
       frames = nn.Conv(self.frontend_channels, (self.filter_length,), strides=(self.hop,), padding="VALID",
                        name="filterbank")(audio[..., None])
       if self.log_power:
-        frames = jnp.log(1e-5 + jnp.square(frames))
+        frames = jnp.log(LOG_EPS + jnp.square(frames))
     else:
-      frames = log_mel(audio, self.sample_rate, self.n_fft, self.hop, self.frontend_channels)
+      frames = spectral.log_mel(audio, self.sample_rate, self.n_fft, self.hop, self.frontend_channels, LOG_EPS)
     return nn.LayerNorm(name="frontend_norm")(frames)
 
   @nn.compact

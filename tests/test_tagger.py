@@ -11,9 +11,11 @@ import numpy as np
 import pytest
 
 from dsp.errors import InputError
+from experiments import eval_tagger
 from experiments.configs import tagger_music
+from styletransfer import tagger_style
 from tagger import evaluate
-from tagger.model import build_model, mel_matrix
+from tagger.model import build_model
 from tagger.train import make_loss_fn, train_and_evaluate
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -100,12 +102,6 @@ def test_unknown_frontend_is_refused():
     build_model({"frontend": "cnn"}, 3)
 
 
-def test_mel_matrix_covers_the_spectrum():
-  matrix = mel_matrix(16000, 512, 64)
-  assert matrix.shape == (257, 64) and np.all(matrix >= 0)
-  assert np.all(matrix.sum(axis=0) > 0)
-
-
 def test_loss_is_binary_cross_entropy_weighted_by_rows():
   model = build_model(dict(tagger_music.get_config("smoke").model.to_dict()), 2)
   audio = jnp.zeros((2, 4096))
@@ -151,3 +147,17 @@ def test_smoke_training_runs_and_evaluates(music_dir, tmp_path):
   refused = subprocess.run([sys.executable, "-m", "experiments.eval_tagger", "--workdir", workdir, "--select-on",
                             "test"], cwd=REPO_ROOT, capture_output=True, text=True, check=False)
   assert refused.returncode == 2 and "select on another" in refused.stderr and "Traceback" not in refused.stderr
+
+
+def test_eval_outputs_go_to_the_run_directory_not_into_the_checkpoints():
+  assert eval_tagger.run_directory("runs/x") == os.path.abspath("runs/x")
+  assert eval_tagger.run_directory("runs/x/checkpoints") == os.path.abspath("runs/x")
+  assert eval_tagger.run_directory("runs/x/checkpoints/2000") == os.path.abspath("runs/x")
+
+
+def test_style_and_fooling_refuse_short_and_silent_clips():
+  with pytest.raises(InputError, match="shorter than one second"):
+    tagger_style.check_clip(np.ones(15999, np.float32), 16000, "a.wav")
+  with pytest.raises(InputError, match="silent"):
+    tagger_style.check_clip(np.zeros(16000, np.float32), 16000, "b.wav")
+  tagger_style.check_clip(np.full(16000, 0.1, np.float32), 16000, "c.wav")

@@ -132,7 +132,7 @@ def test_two_devices_give_the_loss_of_one():
   assert results[0] == pytest.approx(results[1], rel=1e-5, abs=1e-5)
 
 
-@pytest.mark.parametrize("config_file", ["wavenet_voices", "vae_digits", "vlae_voices"])
+@pytest.mark.parametrize("config_file", ["wavenet_voices", "vae_digits", "vlae_voices", "tagger_music"])
 def test_every_config_file_rejects_an_unknown_variant(config_file):
   module = importlib.import_module(f"experiments.configs.{config_file}")
   with pytest.raises(ValueError, match="unknown variant 'foo'"):

@@ -14,6 +14,8 @@ import ml_collections
 
 def get_config(variant="default"):
   """Returns the ConfigDict of `variant` ("default" or "smoke")."""
+  if variant not in ("default", "smoke"):
+    raise ValueError(f"unknown variant {variant!r}; known: default, smoke")
   smoke = variant == "smoke"
   config = ml_collections.ConfigDict()
 
