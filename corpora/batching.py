@@ -19,6 +19,7 @@ import itertools
 import numpy as np
 
 import dsp
+from corpora import packed
 from dsp.errors import InputError
 
 # The mu-law code of every int16 value, indexed by its uint16 bit pattern:
@@ -27,53 +28,25 @@ _CODE_OF_PCM = dsp.quantize(dsp.from_int16(np.arange(2**16, dtype=np.uint16).vie
 
 
 @dataclasses.dataclass(frozen=True)
-class Clips:
-  """A split held in memory: all clips in one int16 buffer.
+class Clips(packed.PackedClips):
+  """A speech split in memory (see `corpora.packed.PackedClips`) with its labels.
 
   Attributes:
-    samples: [total_samples] int16, the clips back to back.
-    starts: [n_clips] int64 offset of each clip in `samples`.
-    lengths: [n_clips] int64 samples per clip (each > 0).
     speaker: [n_clips] int32 speaker label.
     gender: [n_clips] int32 gender label, -1 unknown.
   """
 
-  samples: np.ndarray
-  starts: np.ndarray
-  lengths: np.ndarray
   speaker: np.ndarray
   gender: np.ndarray
 
-  def __len__(self):
-    return len(self.lengths)
-
 
 def preload(records):
-  """Reads every record of a split into a `Clips`.
-
-  Args:
-    records: a sequence of records (e.g. `corpora.load_split(...)`) with
-      audio [n] int16, speaker and gender ints; empty clips are skipped.
+  """Reads every record (audio [n] int16, speaker and gender ints) of a split into `Clips`.
 
   Raises:
     InputError: no record has audio.
   """
-  audio, speaker, gender = [], [], []
-  for record in records:
-    if len(record["audio"]):
-      audio.append(np.asarray(record["audio"], dtype=np.int16))
-      speaker.append(record["speaker"])
-      gender.append(record["gender"])
-  if not audio:
-    raise InputError("the split holds no audio; build the corpus again or choose another split")
-  lengths = np.array([len(clip) for clip in audio], dtype=np.int64)
-  return Clips(
-      samples=np.concatenate(audio),
-      starts=np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64),
-      lengths=lengths,
-      speaker=np.array(speaker, dtype=np.int32),
-      gender=np.array(gender, dtype=np.int32),
-  )
+  return packed.pack(records, Clips, speaker=np.int32, gender=np.int32)
 
 
 def _check_sizes(batch_size, context, crop):
@@ -134,9 +107,7 @@ def eval_windows(clips, crop):
   ... up to its length (the remainder shorter than `crop` is left out); a
   clip shorter than `crop` gives one window ending at its last sample.
   """
-  counts = np.maximum(clips.lengths // crop, 1)
-  clip = np.repeat(np.arange(len(clips)), counts)
-  rank = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+  clip, rank = packed.tile(clips.lengths, crop)
   end = np.minimum((rank + 1) * crop, clips.lengths[clip])
   return clip, end
 
@@ -144,16 +115,12 @@ def eval_windows(clips, crop):
 def eval_batches(clips, batch_size, context, crop):
   """Walks every `eval_windows` window once, in order, `batch_size` at a time.
 
-  The last batch is filled with copies of its first window that have weight
-  0, so every batch has the same shape; weight the per-window loss by
-  `weight` and divide by its sum.
+  The last batch is padded as in `corpora.packed.padded_rows`: weight the
+  per-window loss by `weight` and divide by its sum.
   """
   _check_sizes(batch_size, context, crop)
   clip, end = eval_windows(clips, crop)
-  for start in range(0, len(clip), batch_size):
-    rows = np.arange(start, start + batch_size)
-    real = rows < len(clip)
-    rows = np.where(real, rows, start)
+  for rows, weight in packed.padded_rows(len(clip), batch_size):
     batch = _windows(clips, clip[rows], end[rows], context, crop)
-    batch["weight"] = real.astype(np.float32)
+    batch["weight"] = weight
     yield batch

@@ -13,6 +13,7 @@ import numpy as np
 
 import corpora
 import dsp
+from corpora import packed
 from dsp.errors import InputError
 
 
@@ -29,29 +30,20 @@ def tag_names(name, config, data_dir=None):
 
 
 @dataclasses.dataclass(frozen=True)
-class TaggedClips:
-  """A tagged split held in memory: all clips in one int16 buffer.
+class TaggedClips(packed.PackedClips):
+  """A tagged split in memory (see `corpora.packed.PackedClips`) with its labels.
 
   Attributes:
-    samples: [total_samples] int16, the clips back to back.
-    starts: [n_clips] int64 offset of each clip in `samples`.
-    lengths: [n_clips] int64 samples per clip (each > 0).
     tags: [n_clips, n_tags] float32 multi-hot.
-    pieces: [n_clips] str, the piece each clip comes from.
+    piece: [n_clips] str, the piece each clip comes from.
   """
 
-  samples: np.ndarray
-  starts: np.ndarray
-  lengths: np.ndarray
   tags: np.ndarray
-  pieces: tuple
+  piece: np.ndarray
 
-  def __len__(self):
-    return len(self.lengths)
 
-  def clip(self, index):
-    """Clip `index` as [length] float32 in [-1, 1]."""
-    return dsp.from_int16(self.samples[self.starts[index]:self.starts[index] + self.lengths[index]])
+def _text(value):
+  return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def preload(records):
@@ -60,17 +52,7 @@ def preload(records):
   Raises:
     InputError: no record has audio.
   """
-  audio, tags, pieces = [], [], []
-  for record in records:
-    if len(record["audio"]):
-      audio.append(np.asarray(record["audio"], dtype=np.int16))
-      tags.append(np.asarray(record["tags"], dtype=np.float32))
-      pieces.append(record["piece"].decode() if isinstance(record["piece"], bytes) else str(record["piece"]))
-  if not audio:
-    raise InputError("the split holds no audio; build the corpus again or choose another split")
-  lengths = np.array([len(clip) for clip in audio], dtype=np.int64)
-  return TaggedClips(samples=np.concatenate(audio), starts=np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64),
-                     lengths=lengths, tags=np.stack(tags), pieces=tuple(pieces))
+  return packed.pack(records, TaggedClips, tags=lambda tags: np.asarray(tags, dtype=np.float32), piece=_text)
 
 
 def _windows(clips, clip, start, crop):
@@ -104,25 +86,20 @@ def eval_windows(clips, length):
   A clip gets max(1, len // length) consecutive windows from its start (the
   remainder is left out; a clip shorter than `length` is zero-padded).
   """
-  counts = np.maximum(clips.lengths // length, 1)
-  clip = np.repeat(np.arange(len(clips)), counts)
-  rank = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+  clip, rank = packed.tile(clips.lengths, length)
   return clip, rank * length
 
 
 def eval_batches(clips, batch_size, length):
   """Walks every `eval_windows` window once, in order, `batch_size` at a time.
 
-  The last batch is filled with copies of its first window with weight 0.
+  The last batch is padded as in `corpora.packed.padded_rows`.
 
   Yields:
     {"audio": [batch_size, length] float32, "tags": [batch_size, n_tags]
     float32, "weight": [batch_size] float32, "clip": [batch_size] int64}.
   """
   clip, start = eval_windows(clips, length)
-  for first in range(0, len(clip), batch_size):
-    rows = np.arange(first, first + batch_size)
-    real = rows < len(clip)
-    rows = np.where(real, rows, first)
+  for rows, weight in packed.padded_rows(len(clip), batch_size):
     yield {"audio": _windows(clips, clip[rows], start[rows], length), "tags": clips.tags[clip[rows]],
-           "weight": real.astype(np.float32), "clip": clip[rows]}
+           "weight": weight, "clip": clip[rows]}

@@ -45,7 +45,7 @@ def starting_clips(args, model, params, names, corpus, tag):
   for index in range(len(clips)):
     audio = clips.clip(index)[:length]
     if float(tagger_style.probabilities(model, params, audio)[tag]) < 0.5:
-      chosen.append((f"test clip {index} ({clips.pieces[index]})", audio))
+      chosen.append((f"test clip {index} ({clips.piece[index]})", audio))
     if len(chosen) == args.clips:
       break
   if len(chosen) < args.clips:

@@ -215,6 +215,21 @@ def _clips(lengths):
   return batching.preload(records)
 
 
+def test_preload_packs_clips_back_to_back_and_skips_empty_ones():
+  records = [{"audio": np.array([1, 2, 3], np.int16), "speaker": 4, "gender": 1},
+             {"audio": np.zeros(0, np.int16), "speaker": 5, "gender": 0},
+             {"audio": np.array([-7], np.int16), "speaker": 6, "gender": -1}]
+  clips = batching.preload(records)
+  np.testing.assert_array_equal(clips.samples, [1, 2, 3, -7])
+  np.testing.assert_array_equal(clips.starts, [0, 3])
+  np.testing.assert_array_equal(clips.lengths, [3, 1])
+  assert clips.speaker.tolist() == [4, 6] and clips.gender.tolist() == [1, -1] and len(clips) == 2
+  assert (clips.speaker.dtype, clips.gender.dtype) == (np.int32, np.int32)
+  np.testing.assert_array_equal(clips.clip(1), dsp.from_int16(np.array([-7], np.int16)))
+  with pytest.raises(InputError, match="holds no audio"):
+    batching.preload(records[1:2])
+
+
 def test_train_batches_are_a_pure_function_of_seed_and_step():
   clips = _clips([5000, 3000, 8000, 120])
   batch = batching.train_batch(clips, seed=3, step=7, batch_size=8, context=300, crop=500)
