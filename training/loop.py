@@ -20,7 +20,7 @@ from dsp.errors import InputError
 from dsp.files import save_json
 from training import state as state_lib
 from training.checkpoint import Checkpointer
-from training.metrics import MetricWriter
+from training.metrics import MetricWriter, run_totals
 
 
 def maybe_initialize_distributed():
@@ -145,7 +145,8 @@ def train(*, workdir, model_config, init_params, loss_fn, train_batch, eval_batc
 
   start = int(state.step)
   progress = tqdm(total=train_config.num_steps, initial=start, desc="train", unit="step", dynamic_ncols=True)
-  interval_start, interval_steps = time.perf_counter(), 0
+  run_start = time.perf_counter()
+  interval_start, interval_steps, done = run_start, 0, start
   try:
     with _StopRequest() as stop:
       for step in range(start, train_config.num_steps):
@@ -182,5 +183,9 @@ def train(*, workdir, model_config, init_params, loss_fn, train_batch, eval_batc
     progress.close()
     checkpointer.wait()
     checkpointer.close()
+    writer.write(done, {"run/wall_s": time.perf_counter() - run_start, "run/steps": done - start})
     writer.close()
+    totals = run_totals(workdir)
+    print(f"this run: {done - start} steps in {time.perf_counter() - run_start:.0f} s; {workdir}: "
+          f"{totals['steps']} steps in {totals['wall_s']:.0f} s over {totals['runs']} timed run(s)")
   return state
