@@ -2,8 +2,12 @@
 
 Frontends (`frontend`):
   raw     a strided convolution over raw samples (a learned filterbank,
-          `filter_length` taps every `hop` samples, `frontend_channels` filters),
-          with `log_power` compressed to log(1e-5 + output^2) like the log-mel frames,
+          `filter_length` taps every `filter_stride` samples, `frontend_channels`
+          filters), max-pooled over time to one frame every `hop` samples (with
+          `filter_stride` < `hop` the pooled output tracks each filter's envelope
+          whatever its phase, as in Sainath et al., "Learning the speech front-end
+          with raw waveform CLDNNs", 2015), and with `log_power` compressed to
+          log(1e-5 + output^2) like the log-mel frames,
   logmel  log-mel spectrogram frames (`n_fft`, `hop`, `frontend_channels` mel bands),
   lstm    log-mel frames read by an LSTM (a sequence classifier, no convolutions).
 raw and logmel feed the same body (Dieleman & Schrauwen, "End-to-end learning
@@ -37,6 +41,7 @@ class Tagger(nn.Module):
   sample_rate: int = 16000
   hop: int = 128
   filter_length: int = 512
+  filter_stride: int | None = None  # None: hop (one filterbank output per frame, no pooling)
   n_fft: int = 512
   frontend_channels: int = 64
   stage_channels: tuple = (64, 128, 128)
@@ -51,8 +56,13 @@ class Tagger(nn.Module):
   def frames(self, audio):
     """[batch, n] -> [batch, frames, frontend_channels] normalised frontend frames."""
     if self.frontend == "raw":
-      frames = nn.Conv(self.frontend_channels, (self.filter_length,), strides=(self.hop,), padding="VALID",
+      stride = self.filter_stride or self.hop
+      if self.hop % stride:
+        raise InputError(f"filter_stride {stride} must divide hop {self.hop}")
+      frames = nn.Conv(self.frontend_channels, (self.filter_length,), strides=(stride,), padding="VALID",
                        name="filterbank")(audio[..., None])
+      if stride < self.hop:
+        frames = nn.max_pool(frames, (self.hop // stride,), strides=(self.hop // stride,))
       if self.log_power:
         frames = jnp.log(LOG_EPS + jnp.square(frames))
     else:

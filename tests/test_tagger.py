@@ -97,6 +97,24 @@ def test_log_power_filterbank_is_polarity_invariant():
   assert not np.allclose(linear.apply(params, -audio), linear.apply(params, audio), atol=1e-3)
 
 
+def test_pooled_filterbank_is_the_max_of_finer_filter_outputs():
+  config = dict(tagger_music.get_config("smoke").model.to_dict(), frontend="raw", hop=64, filter_stride=16,
+                filter_length=32)
+  model = build_model(config, 3)
+  audio = jax.random.uniform(jax.random.key(0), (1, 1024), minval=-0.5, maxval=0.5)
+  params = model.init(jax.random.key(1), audio)
+  _, activations = model.apply(params, audio, return_activations=True)
+  filterbank = params["params"]["filterbank"]
+  signal = np.asarray(audio[0], np.float64)
+  outputs = np.stack([signal[start:start + 32] @ np.asarray(filterbank["kernel"][:, 0], np.float64)
+                      for start in range(0, 1024 - 32 + 1, 16)]) + np.asarray(filterbank["bias"])
+  pooled = outputs[:len(outputs) // 4 * 4].reshape(-1, 4, outputs.shape[1]).max(axis=1)
+  expected = (pooled - pooled.mean(-1, keepdims=True)) / np.sqrt(pooled.var(-1, keepdims=True) + 1e-6)
+  np.testing.assert_allclose(activations["frontend"][0], expected, rtol=1e-4, atol=1e-4)
+  with pytest.raises(InputError, match="filter_stride 24 must divide hop 64"):
+    build_model(dict(config, filter_stride=24), 3).init(jax.random.key(1), audio)
+
+
 def test_unknown_frontend_is_refused():
   with pytest.raises(InputError, match="unknown frontend 'cnn'"):
     build_model({"frontend": "cnn"}, 3)

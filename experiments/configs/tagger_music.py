@@ -24,6 +24,7 @@ def get_config(variant="default"):
   model.sample_rate = 16000  # Hz of the audio
   model.hop = 128  # samples between frames: the raw filterbank's stride, the STFT hop
   model.filter_length = 512  # taps of each raw filterbank filter
+  model.filter_stride = ml_collections.FieldReference(None, field_type=int)  # raw: filter output spacing; None: hop
   model.log_power = False  # raw frontend: log(1e-5 + filter output^2) instead of the linear filter output
   model.n_fft = 512  # STFT frame length of the log-mel frontends
   model.frontend_channels = 16 if smoke else 64  # raw filters or mel bands
