@@ -41,8 +41,12 @@ def quantize(audio, mu=MU):
   return xp.round((companded + 1.0) * (mu / 2.0)).astype(xp.int32)
 
 
+def companded_value(codes, mu=MU):
+  """Mu-law codes in [0, mu] -> [...] float32 in [-1, 1], each code's place on the companded axis."""
+  xp = _xp(codes)
+  return codes.astype(xp.float32) * (2.0 / mu) - 1.0
+
+
 def dequantize(codes, mu=MU):
   """Mu-law codes in [0, mu] -> [...] float32 audio in [-1, 1] (bin centres)."""
-  xp = _xp(codes)
-  companded = codes.astype(xp.float32) * (2.0 / mu) - 1.0
-  return mu_law_decode(companded, mu).astype(xp.float32)
+  return mu_law_decode(companded_value(codes, mu), mu).astype(_xp(codes).float32)

@@ -19,10 +19,9 @@ import numpy as np
 
 import dsp
 from dsp.errors import InputError
+from corpora.schema import SAMPLE_RATE
 from experiments import cli
 from wavenet import pretrained, sampling
-
-SAMPLE_RATE = 16000
 
 
 def load_conditioned_wavenet(path):
@@ -68,12 +67,7 @@ def main(argv):
     raise InputError(f"--temperature must be positive, got {args.temperature}")
   if args.num < 1:
     raise InputError(f"--num must be at least 1, got {args.num}")
-  try:
-    os.makedirs(args.out, exist_ok=True)
-  except OSError as error:
-    raise InputError(f"--out {args.out}: cannot create it ({error.strerror}); choose another directory") from None
-  if not os.access(args.out, os.W_OK):
-    raise InputError(f"--out {args.out}: not writable; choose another directory")
+  cli.make_output_dir(args.out)
 
   model, params, labels = load_conditioned_wavenet(args.checkpoint)
   streams = conditions(args, labels)
@@ -90,12 +84,18 @@ def main(argv):
   paths = [os.path.join(args.out, f"{name}.wav") for name, _, _ in streams]
   width = max(len(path) for path in paths + ["file"])
   print(f"{'file':<{width}} {'condition':<18} {'median F0 (Hz)':>14}")
+  f0_by_condition = {}
   for path, (name, speaker, gender), clip in zip(paths, streams, audio):
     dsp.save_audio(path, clip, SAMPLE_RATE)
     condition = labels["gender"][gender] + ("" if speaker < 0 else f" ({labels['speaker'][speaker]})")
     dsp.save_spectrogram_png(os.path.join(args.out, f"{name}.png"), clip, SAMPLE_RATE, f"{name}: {condition}")
     f0 = dsp.median_f0(clip, SAMPLE_RATE)
+    f0_by_condition.setdefault(condition, []).append(f0)
     print(f"{path:<{width}} {condition:<18} {'-' if np.isnan(f0) else f'{f0:.1f}':>14}")
+  for condition, values in f0_by_condition.items():
+    voiced = [f0 for f0 in values if not np.isnan(f0)]
+    spread = f", median F0 {min(voiced):.1f}-{max(voiced):.1f} Hz" if voiced else ""
+    print(f"{condition}: {len(voiced)} of {len(values)} voiced{spread}")
 
 
 if __name__ == "__main__":

@@ -74,4 +74,4 @@ def train_and_evaluate(config, workdir):
                loss_fn=make_loss_fn(model, data.flip_polarity), train_batch=train_batch, eval_batches=eval_batches,
                train_config=config.train, samples_per_batch=data.batch_size * data.crop,
                batch_size=data.batch_size,
-               labels={"tags": names, "corpus": [data.name, data.config]})
+               labels={"tags": names, "corpus": [data.name, data.config]}, loss_unit="tag")

@@ -36,6 +36,14 @@ def test_mu_law_companding_inverts_and_quantizes_extremes():
   assert error.max() < 0.035 and error[np.abs(audio) < 0.01].max() < 1e-3
 
 
+@pytest.mark.parametrize("mu", [255, 31])
+def test_companded_value_of_a_code_is_its_bin_centre_companded(mu):
+  codes = np.arange(mu + 1, dtype=np.int32)
+  value = dsp.mulaw.companded_value(codes, mu)
+  np.testing.assert_allclose(value, dsp.mu_law_encode(dsp.dequantize(codes, mu), mu), atol=1e-5)
+  assert value[0] == -1.0 and value[-1] == 1.0
+
+
 @pytest.mark.parametrize("extension,subtype", [
     (".wav", "PCM_U8"), (".wav", "PCM_16"), (".wav", "PCM_24"), (".wav", "PCM_32"),
     (".wav", "FLOAT"), (".flac", "PCM_S8"), (".flac", "PCM_16"), (".flac", "PCM_24"),

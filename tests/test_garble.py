@@ -46,9 +46,11 @@ def test_train_wavenet_refuses_a_checkpoint_of_another_config(smoke_run, voices_
   assert result.stderr.strip().count("\n") == 0 and "another model config" in result.stderr
 
 
-def test_sample_garble_writes_audio_pictures_and_f0_table(smoke_run, tmp_path):
+def test_sample_garble_writes_audio_pictures_and_f0_table(smoke_run, tmp_path, capsys):
   sample_garble.main(["--checkpoint", smoke_run, "--gender", "both", "--num", "2", "--seconds", "0.25",
                       "--seed", "3", "--out", str(tmp_path)])
+  summary = [line for line in capsys.readouterr().out.splitlines() if " of 2 voiced" in line]
+  assert [line.split(":")[0] for line in summary] == ["female", "male"]
   names = sorted(os.listdir(tmp_path))
   assert names == [f"{g}_{i:02d}.{e}" for g in ("female", "male") for i in range(2) for e in ("png", "wav")]
   audio = dsp.load_audio(tmp_path / "male_01.wav", 16000)

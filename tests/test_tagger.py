@@ -141,6 +141,7 @@ def test_smoke_training_runs_and_evaluates(music_dir, tmp_path):
   rows = open(os.path.join(workdir, "metrics.csv")).read().splitlines()
   evals = [float(row.split(",")[2]) for row in rows if ",eval/bce," in row]
   assert len(evals) == 2 and all(np.isfinite(evals)) and 0.3 < evals[0] < 1.0
+  assert any(",eval/bits_per_tag," in row for row in rows) and not any("bits_per_sample" in row for row in rows)
   out = str(tmp_path / "eval")
   result = subprocess.run([sys.executable, "-m", "experiments.eval_tagger", "--workdir", workdir, "--data-dir",
                            music_dir, "--window", "8192", "--out", out], cwd=REPO_ROOT, capture_output=True, text=True,

@@ -101,6 +101,23 @@ def test_resume_after_a_signal_is_bit_for_bit(tmp_path):
   np.testing.assert_array_equal(params["params"]["skip_kernel"], np.asarray(resumed.params["params"]["skip_kernel"]))
 
 
+def test_validation_metrics_weight_each_batch_by_its_real_rows(tmp_path):
+  def loss_fn(params, batch, key):
+    weight = batch.get("weight", jnp.ones_like(batch["value"]))
+    loss = jnp.sum(batch["value"] * weight) / jnp.sum(weight) + 0.0 * params["w"]
+    return loss, {}
+
+  full = {"value": np.ones(4, np.float32), "weight": np.ones(4, np.float32)}
+  padded = {"value": np.full(4, 3.0, np.float32), "weight": np.array([1, 0, 0, 0], np.float32)}
+  train(workdir=str(tmp_path), model_config={"kind": "constant"}, init_params=lambda key: {"w": jnp.zeros(())},
+        loss_fn=loss_fn, train_batch=lambda step: {"value": np.zeros(4, np.float32)},
+        eval_batches=lambda: [full, padded], train_config=train_config(1, eval_every=1), samples_per_batch=4,
+        batch_size=4, loss_unit="row")
+  evals = {name: value for _, name, value in metrics.read_metrics(tmp_path) if name.startswith("eval/")}
+  assert evals["eval/loss"] == pytest.approx((4 * 1.0 + 1 * 3.0) / 5)
+  assert evals["eval/bits_per_row"] == pytest.approx(1.4 / np.log(2.0))
+
+
 def test_checkpoint_of_another_config_is_refused(tmp_path):
   run(tmp_path, 2)
   with pytest.raises(InputError, match="another model config.*residual_channels"):

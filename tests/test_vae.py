@@ -255,6 +255,9 @@ def test_free_bits_floor_each_dimension_of_the_batch_mean_kl():
   kl = jnp.array([[0.0, 0.5, 2.0], [0.2, 0.1, 4.0]])  # Batch means 0.1, 0.3, 3.0.
   np.testing.assert_allclose(free_bits_kl(kl, 0.25), 0.25 + 0.3 + 3.0, rtol=1e-6)
   np.testing.assert_allclose(free_bits_kl(kl, 0.0), kl.sum(-1).mean(), rtol=1e-6)
+  estimate = jnp.array([[-0.3, 0.5], [0.1, 0.7]])  # A Monte-Carlo KL may be negative per element.
+  np.testing.assert_allclose(free_bits_kl(estimate, 0.0), 0.5, rtol=1e-6)
+  np.testing.assert_array_equal(jax.grad(free_bits_kl)(estimate, 0.0), np.full((2, 2), 0.5))
   gradient = jax.grad(free_bits_kl)(kl, 0.25)
   np.testing.assert_array_equal(gradient, [[0.0, 0.5, 0.5], [0.0, 0.5, 0.5]])
   kl_per_dim = jax.random.uniform(jax.random.key(0), (8, 5), maxval=0.4)
@@ -306,7 +309,8 @@ def test_smoke_config_trains_through_the_shared_loop_and_evaluates(tmp_path):
   assert math.isfinite(metrics["elbo_nats"]) and metrics["elbo_nats"] <= metrics["iwae_nats"] < 0
   assert json.loads((tmp_path / train_mnist.TEST_METRICS_FILE).read_text()) == metrics
   names = {row.split(",")[1] for row in (tmp_path / "metrics.csv").read_text().splitlines()[1:]}
-  assert {"train/elbo", "train/kl", "train/beta", "eval/elbo", "eval/loss"} <= names
+  assert {"train/elbo", "train/kl", "train/beta", "eval/elbo", "eval/loss", "eval/bits_per_image"} <= names
+  assert "eval/bits_per_sample" not in names
   for name in (train_mnist.PRIOR_SAMPLES_FILE, train_mnist.RECONSTRUCTIONS_FILE):
     assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

@@ -51,14 +51,15 @@ class Sharding:
     return jax.tree.map(put, global_batch)
 
 
-def _mean_metrics(metric_list):
-  return {name: float(np.mean([float(m[name]) for m in metric_list])) for name in metric_list[0]}
+def _mean_metrics(metric_list, weights):
+  """Each metric's mean over batches, batch i weighted by weights[i] (its real rows)."""
+  return {name: float(np.average([float(m[name]) for m in metric_list], weights=weights)) for name in metric_list[0]}
 
 
-def _with_bits(metrics, prefix=""):
-  """Adds bits per sample next to every loss in nats."""
+def _with_bits(metrics, loss_unit, prefix=""):
+  """Prefixes the names and adds the loss (nats per `loss_unit`) in bits as `bits_per_{loss_unit}`."""
   out = {f"{prefix}{name}": value for name, value in metrics.items()}
-  out[f"{prefix}bits_per_sample"] = metrics["loss"] / math.log(2.0)
+  out[f"{prefix}bits_per_{loss_unit}"] = metrics["loss"] / math.log(2.0)
   return out
 
 
@@ -84,7 +85,7 @@ class _StopRequest:
 
 
 def train(*, workdir, model_config, init_params, loss_fn, train_batch, eval_batches, train_config,
-          samples_per_batch, batch_size, labels=None):
+          samples_per_batch, batch_size, labels=None, loss_unit="sample"):
   """Trains to `train_config.num_steps`, resuming from `workdir` if it holds a checkpoint.
 
   Args:
@@ -92,10 +93,12 @@ def train(*, workdir, model_config, init_params, loss_fn, train_batch, eval_batc
     model_config: JSON-able dict of the model's config; saved with every
       checkpoint and checked on resume.
     init_params: `key -> params`.
-    loss_fn: `(params, batch, key) -> (loss nats, metrics)`.
+    loss_fn: `(params, batch, key) -> (loss nats, metrics)`; on a batch with
+      `weight` (evaluation) the loss is the mean over rows of weight 1.
     train_batch: `step -> dict of numpy arrays`, the global batch of that step
       (a pure function of the step, so resumed runs see the same data).
-    eval_batches: `() -> iterable of numpy batches` of the validation split.
+    eval_batches: `() -> iterable of numpy batches` of the validation split;
+      a batch's `weight` sum (else 1) weights its metrics in the mean.
     train_config: ConfigDict with num_steps, learning_rate, warmup_steps,
       weight_decay, clip_norm, log_every, eval_every, checkpoint_every,
       keep_checkpoints, seed.
@@ -103,6 +106,8 @@ def train(*, workdir, model_config, init_params, loss_fn, train_batch, eval_batc
     batch_size: global batch size (checked against the device count).
     labels: JSON-able names of the conditioning ids (e.g. {"speaker": [...]}),
       saved with every checkpoint for the commands that sample from it.
+    loss_unit: what the loss is per ("sample", "image", "tag"); the loss in
+      bits is logged as `bits_per_{loss_unit}`.
 
   Returns:
     The final TrainState.
@@ -139,9 +144,12 @@ def train(*, workdir, model_config, init_params, loss_fn, train_batch, eval_batc
   eval_key = jax.random.key(train_config.seed + 1)
 
   def evaluate(step):
-    metrics = [eval_step(state.params, sharding.put_batch(batch), eval_key) for batch in eval_batches()]
+    metrics, weights = [], []
+    for batch in eval_batches():
+      metrics.append(eval_step(state.params, sharding.put_batch(batch), eval_key))
+      weights.append(float(np.sum(batch["weight"])) if "weight" in batch else 1.0)
     if metrics:
-      writer.write(step, _with_bits(_mean_metrics(jax.device_get(metrics)), "eval/"))
+      writer.write(step, _with_bits(_mean_metrics(jax.device_get(metrics), weights), loss_unit, "eval/"))
 
   start = int(state.step)
   progress = tqdm(total=train_config.num_steps, initial=start, desc="train", unit="step", dynamic_ncols=True)
@@ -169,7 +177,7 @@ def train(*, workdir, model_config, init_params, loss_fn, train_batch, eval_batc
         progress.set_postfix(bits=f"{float(metrics['loss']) / math.log(2):.3f}")
         if done % train_config.log_every == 0 and interval_steps:
           elapsed = time.perf_counter() - interval_start
-          writer.write(done, dict(_with_bits(metrics, "train/"),
+          writer.write(done, dict(_with_bits(metrics, loss_unit, "train/"),
                                   **{"train/samples_per_s": samples_per_batch * interval_steps / elapsed,
                                      "train/step_ms": 1000.0 * elapsed / interval_steps}))
           interval_start, interval_steps = time.perf_counter(), 0

@@ -124,7 +124,7 @@ def train_and_evaluate(config, workdir):
                 init_params=lambda key: jax.jit(model.init)(key, jnp.zeros((1, num_pixels), jnp.float32), key),
                 loss_fn=make_loss_fn(model, objective.kl_warmup_steps, objective.free_bits),
                 train_batch=train_batch, eval_batches=eval_batches, train_config=config.train,
-                samples_per_batch=data.batch_size, batch_size=data.batch_size)
+                samples_per_batch=data.batch_size, batch_size=data.batch_size, loss_unit="image")
 
   test_images = mnist.fixed_binarization(splits.test, seed)
   key = jax.random.key(seed + 2)

@@ -180,9 +180,14 @@ def free_bits_kl(kl_per_dim, free_bits):
   """sum_d max(mean over the batch of KL_d, free_bits): [B, *latent] -> [] nats per example.
 
   A latent element whose batch-mean KL is under the floor costs the floor
-  and gets no gradient, so the optimiser stops squeezing it shut.
+  and gets no gradient, so the optimiser stops squeezing it shut. With
+  free_bits <= 0 there is no floor and this is the plain mean KL, even where a
+  one-draw estimate (the flow prior's) is negative for some elements.
   """
-  return jnp.sum(jnp.maximum(jnp.mean(kl_per_dim, axis=0), free_bits))
+  kl_per_dim = jnp.mean(kl_per_dim, axis=0)
+  if free_bits <= 0:
+    return jnp.sum(kl_per_dim)
+  return jnp.sum(jnp.maximum(kl_per_dim, free_bits))
 
 
 @flax.struct.dataclass

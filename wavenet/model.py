@@ -22,7 +22,7 @@ T positions (style transfer, which needs every layer's activations at every
 sample). The prediction at output position t is for the sample after input t.
 """
 
-from typing import NamedTuple, Optional
+from typing import NamedTuple
 
 import flax.linen as nn
 import jax
@@ -131,7 +131,7 @@ class WaveNet(nn.Module):
       return jax.nn.one_hot(inputs, self.num_classes, dtype=jnp.float32)
     if self.input_kind == "embedding":
       return self.embedding[inputs]
-    return mulaw.mu_law_encode(mulaw.dequantize(inputs, self.num_classes - 1))[..., None]
+    return mulaw.companded_value(inputs, self.num_classes - 1)[..., None]
 
   def input_projection(self, inputs, causal):
     """Causal input convolution: [B, T] codes or [B, T, num_classes] -> [B, T', residual_channels].

@@ -89,7 +89,7 @@ def _input_vector(model, p, code):
     return kernel[code] + p["input_bias"]
   if model.input_kind == "embedding":
     return p["embedding"][code] @ kernel + p["input_bias"]
-  scalar = mulaw.mu_law_encode(mulaw.dequantize(code, model.num_classes - 1))
+  scalar = mulaw.companded_value(code, model.num_classes - 1)
   return scalar[:, None] * kernel[0] + p["input_bias"]
 
 
