@@ -14,10 +14,10 @@ evaluation batches add weight: [batch] float32, 0 for padding rows.
 """
 
 import dataclasses
-import itertools
 
 import numpy as np
 
+import corpora
 import dsp
 from corpora import packed
 from dsp.errors import InputError
@@ -25,6 +25,7 @@ from dsp.errors import InputError
 # The mu-law code of every int16 value, indexed by its uint16 bit pattern:
 # dsp.quantize(dsp.from_int16(pcm)) == _CODE_OF_PCM[pcm.view(np.uint16)].
 _CODE_OF_PCM = dsp.quantize(dsp.from_int16(np.arange(2**16, dtype=np.uint16).view(np.int16)))
+NUM_CODES = 256  # mu-law levels of every batch's codes
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,13 +50,24 @@ def preload(records):
   return packed.pack(records, Clips, speaker=np.int32, gender=np.int32)
 
 
+def speaker_labels(name, config, clips, data_dir=None):
+  """{"speaker": names by id, "gender": names by id, "speaker_gender": {speaker: gender}} of corpus `name`/`config`.
+
+  `clips` (a `Clips` of one of its splits) tells each speaker's gender.
+  """
+  speakers = corpora.speaker_names(name, config, data_dir)
+  genders = corpora.gender_names()
+  speaker_gender = {speakers[s]: genders[g] for s, g in zip(clips.speaker.tolist(), clips.gender.tolist()) if g >= 0}
+  return {"speaker": speakers, "gender": genders, "speaker_gender": speaker_gender}
+
+
 def _check_sizes(batch_size, context, crop):
   if batch_size < 1 or crop < 1 or context < 0:
     raise InputError(f"need batch_size >= 1, crop >= 1 and context >= 0; got {batch_size}, {crop}, {context}")
 
 
-def _windows(clips, clip, end, context, crop):
-  """Gathers windows ending at `end: [b]` of clips `clip: [b]` as a batch dict."""
+def windows(clips, clip, end, context, crop):
+  """Gathers the windows ending at `end: [b]` of clips `clip: [b]` as a batch dict (see the module docstring)."""
   position = end[:, None] - (context + crop) + np.arange(context + crop)
   inside = position >= 0
   pcm = np.where(inside, clips.samples[clips.starts[clip][:, None] + np.maximum(position, 0)], np.int16(0))
@@ -91,13 +103,7 @@ def train_batch(clips, seed, step, batch_size, context, crop):
   pair = np.random.default_rng([seed, step]).integers(0, ends_per_clip.sum(), size=batch_size)
   clip = np.searchsorted(first_pair, pair, side="right") - 1
   end = np.minimum(crop, clips.lengths[clip]) + pair - first_pair[clip]
-  return _windows(clips, clip, end, context, crop)
-
-
-def train_batches(clips, seed, batch_size, context, crop, start_step=0):
-  """Yields `train_batch(clips, seed, step, ...)` for step = start_step, start_step + 1, ..."""
-  for step in itertools.count(start_step):
-    yield train_batch(clips, seed, step, batch_size, context, crop)
+  return windows(clips, clip, end, context, crop)
 
 
 def eval_windows(clips, crop):
@@ -121,6 +127,6 @@ def eval_batches(clips, batch_size, context, crop):
   _check_sizes(batch_size, context, crop)
   clip, end = eval_windows(clips, crop)
   for rows, weight in packed.padded_rows(len(clip), batch_size):
-    batch = _windows(clips, clip[rows], end[rows], context, crop)
+    batch = windows(clips, clip[rows], end[rows], context, crop)
     batch["weight"] = weight
     yield batch

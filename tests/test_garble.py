@@ -10,7 +10,9 @@ import pytest
 
 import dsp
 from experiments import cli, sample_garble, wavenet_style, wavenet_style_pairs
+from experiments.configs import wavenet_voices
 from training.checkpoint import load_model_checkpoint
+from wavenet import train as wavenet_train
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -110,3 +112,11 @@ def test_wavenet_style_pairs_compares_methods_on_male_female_pairs(smoke_run, vo
                                            for row in results["pairs"])
   for name in ("content", "style", "coordinate", "joint"):
     assert os.path.exists(tmp_path / "pair_1" / f"{name}.wav") and os.path.exists(tmp_path / "pair_1" / f"{name}.png")
+
+
+def test_training_refuses_a_num_classes_the_corpus_codes_do_not_have(tmp_path):
+  config = wavenet_voices.get_config("smoke")
+  config.model.num_classes = 128
+  with pytest.raises(dsp.InputError, match="model.num_classes is 128, but the corpus codes have 256"):
+    wavenet_train.train_and_evaluate(config, str(tmp_path))
+  assert not os.listdir(tmp_path)

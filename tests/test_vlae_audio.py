@@ -215,14 +215,6 @@ def test_probes_are_exact_on_separable_features_and_at_chance_on_shuffled_labels
   assert np.isnan(probe.cross_validated_accuracy(separable[:11], singleton))
 
 
-def test_padded_batches_pad_the_last_batch_with_its_first_row():
-  rows = np.arange(5)[:, None]
-  batches = list(probe.padded_batches(rows, 2))
-  assert [real for _, real in batches] == [2, 2, 1]
-  np.testing.assert_array_equal(batches[-1][0], [[4], [4]])
-  np.testing.assert_array_equal(np.concatenate([batch[:real] for batch, real in batches]), rows)
-
-
 def test_build_vlae_rejects_a_decoder_with_other_than_256_classes():
   config = vlae_voices.get_config("smoke").model
   config.decoder.num_classes = 65536

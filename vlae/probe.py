@@ -13,7 +13,7 @@ from sklearn.model_selection import StratifiedKFold, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-import dsp
+from corpora import batching, packed
 
 
 def central_windows(clips, context, crop):
@@ -29,23 +29,7 @@ def central_windows(clips, context, crop):
     crop: samples per crop, >= 1.
   """
   end = np.minimum((clips.lengths + crop) // 2, clips.lengths)
-  position = end[:, None] - (context + crop) + np.arange(context + crop)
-  inside = position >= 0
-  pcm = np.where(inside, clips.samples[clips.starts[:, None] + np.maximum(position, 0)], np.int16(0))
-  return dsp.quantize(dsp.from_int16(pcm)).astype(np.int32)
-
-
-def padded_batches(rows, batch_size):
-  """Yields (batch [batch_size, ...], real) over `rows: [N, ...]` in order.
-
-  The last batch is padded with copies of its first row up to `batch_size`,
-  so one compiled shape serves every batch; `real` counts its rows that are
-  not padding (the first `real` rows).
-  """
-  for start in range(0, len(rows), batch_size):
-    batch = rows[start:start + batch_size]
-    real = len(batch)
-    yield np.concatenate([batch, np.repeat(batch[:1], batch_size - real, axis=0)]), real
+  return batching.windows(clips, np.arange(len(clips)), end, context, crop)["codes"]
 
 
 def posterior_means(model, params, windows, batch_size, progress=None):
@@ -60,8 +44,8 @@ def posterior_means(model, params, windows, batch_size, progress=None):
   """
   encode = jax.jit(lambda params, window: model.apply(params, window, method=lambda module, w: module.encoder(w)).mean)
   means = []
-  for batch, real in padded_batches(windows, batch_size):
-    means.append(np.asarray(encode(params, jnp.asarray(batch)))[:real])
+  for rows, weight in packed.padded_rows(len(windows), batch_size):
+    means.append(np.asarray(encode(params, jnp.asarray(windows[rows])))[weight > 0])
     if progress is not None:
       progress.update(1)
   return np.concatenate(means)

@@ -17,11 +17,10 @@ from tqdm import tqdm
 
 import corpora
 import dsp
-from corpora import batching
+from corpora import batching, packed
 from training.loop import train
 from vlae import audio, probe
 from vlae.vae import vae_loss
-from wavenet.train import speaker_labels
 
 EVAL_FILE = "eval.json"
 UNTRAINED_EVAL_FILE = "eval_untrained.json"
@@ -62,9 +61,8 @@ def make_loss_fn(model, crop, kl_warmup_steps, free_bits):
 
 def _batched(windows, batch_size, step):
   """Evaluation batches of windows [N, W]: codes, step [B] and weight [B] (0 for padding rows)."""
-  for codes, real in probe.padded_batches(windows, batch_size):
-    yield {"codes": codes, "step": np.full(batch_size, step, np.int32),
-           "weight": (np.arange(batch_size) < real).astype(np.float32)}
+  for rows, weight in packed.padded_rows(len(windows), batch_size):
+    yield {"codes": windows[rows], "step": np.full(batch_size, step, np.int32), "weight": weight}
 
 
 def train_and_evaluate(config, workdir):
@@ -96,7 +94,7 @@ def train_and_evaluate(config, workdir):
   def eval_batches():  # At full KL weight.
     return _batched(validation_windows[chosen], data.batch_size, objective.kl_warmup_steps)
 
-  labels = dict(speaker_labels(data.name, data.config, train_clips, data.data_dir),
+  labels = dict(batching.speaker_labels(data.name, data.config, train_clips, data.data_dir),
                 corpus={"name": data.name, "config": data.config}, training_crop=data.crop)
   return train(workdir=workdir, model_config=config.model.to_dict(),
                init_params=lambda key: audio.init_params(model, key, data.crop),

@@ -7,6 +7,7 @@ import numpy as np
 
 import corpora
 from corpora import batching
+from dsp.errors import InputError
 from training.loop import train
 from wavenet import loss as loss_lib
 from wavenet.model import build_model
@@ -32,14 +33,6 @@ def drop_speakers(batch, probability, seed, step):
   return dict(batch, speaker=np.where(dropped, -1, batch["speaker"]).astype(np.int32))
 
 
-def speaker_labels(name, config, clips, data_dir=None):
-  """{"speaker": names by id, "gender": names by id, "speaker_gender": {speaker: gender}}."""
-  speakers = corpora.speaker_names(name, config, data_dir)
-  genders = corpora.gender_names()
-  speaker_gender = {speakers[s]: genders[g] for s, g in zip(clips.speaker.tolist(), clips.gender.tolist()) if g >= 0}
-  return {"speaker": speakers, "gender": genders, "speaker_gender": speaker_gender}
-
-
 def train_and_evaluate(config, workdir):
   """Trains `config.model` on `config.data` into `workdir`, resuming if it holds a checkpoint.
 
@@ -53,6 +46,9 @@ def train_and_evaluate(config, workdir):
   Returns:
     The final TrainState.
   """
+  if config.model.num_classes != batching.NUM_CODES:
+    raise InputError(f"model.num_classes is {config.model.num_classes}, but the corpus codes have "
+                     f"{batching.NUM_CODES} mu-law levels; set model.num_classes={batching.NUM_CODES}")
   model = build_model(config.model)
   names = global_names(model)
   data = config.data
@@ -73,4 +69,4 @@ def train_and_evaluate(config, workdir):
                loss_fn=loss_lib.make_loss_fn(model, names), train_batch=train_batch, eval_batches=eval_batches,
                train_config=config.train, samples_per_batch=data.batch_size * data.crop,
                batch_size=data.batch_size,
-               labels=speaker_labels(data.name, data.config, train_clips, data.data_dir))
+               labels=batching.speaker_labels(data.name, data.config, train_clips, data.data_dir))
