@@ -1,6 +1,6 @@
 """Pure signal processing: audio I/O, mu-law, STFT/Griffin-Lim, F0, plots."""
 
-from dsp.audio import from_int16, load_audio, peak_normalize, resample, rms_normalize, save_audio, to_int16, trim_silence
+from dsp.audio import from_int16, load_audio, peak_normalize, resample, save_audio, to_int16, trim_silence
 from dsp.errors import InputError
 from dsp.files import save_json
 from dsp.mulaw import dequantize, mu_law_decode, mu_law_encode, quantize

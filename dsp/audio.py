@@ -39,7 +39,7 @@ def load_audio(path, sample_rate):
     raise InputError(f"{path}: file is empty; {_FORMATS_HINT}")
   try:
     data, file_rate = sf.read(path, dtype="float32", always_2d=True)
-  except (sf.LibsndfileError, RuntimeError, TypeError) as error:
+  except (RuntimeError, TypeError) as error:  # sf.LibsndfileError is a RuntimeError
     raise InputError(f"{path}: not a readable audio file ({error}); {_FORMATS_HINT}") from None
   if data.shape[0] == 0:
     raise InputError(f"{path}: holds no samples; {_FORMATS_HINT} with sound in it")
@@ -115,13 +115,6 @@ def peak_normalize(audio, peak=0.95):
   audio = np.asarray(audio, dtype=np.float32)
   current = np.max(np.abs(audio)) if audio.size else 0.0
   return audio if current == 0 else (audio * (peak / current)).astype(np.float32)
-
-
-def rms_normalize(audio, rms=0.1):
-  """Scales to root-mean-square `rms`, then clips to [-1, 1]; silence unchanged."""
-  audio = np.asarray(audio, dtype=np.float32)
-  current = np.sqrt(np.mean(np.square(audio))) if audio.size else 0.0
-  return audio if current == 0 else np.clip(audio * (rms / current), -1.0, 1.0).astype(np.float32)
 
 
 def to_int16(audio):

@@ -19,6 +19,8 @@ import argparse
 import os
 import time
 
+import numpy as np
+
 import corpora
 import dsp
 from corpora import tagging
@@ -127,13 +129,13 @@ def main(argv):
   seconds = time.perf_counter() - start
   table = evaluate.auc_table(names, auc, clips.tags.sum(axis=0))
   print(table)
-  print(f"\nmean ROC-AUC over {int(sum(auc == auc))} tags: {mean:.4f} ({len(clips)} {args.split} clips of "
+  print(f"\nmean ROC-AUC over {int(np.isfinite(auc).sum())} tags: {mean:.4f} ({len(clips)} {args.split} clips of "
         f"{corpus_name}/{corpus_config}, frontend {model.frontend}, {seconds:.1f} s)")
   with atomic_path(os.path.join(out, "roc_auc.md"), ".md") as temporary, open(temporary, "w") as handle:
     handle.write(table + f"\n\nmean ROC-AUC: {mean:.4f}\n")
   result = {"checkpoint": os.path.abspath(path), "corpus": f"{corpus_name}/{corpus_config}", "split": args.split,
             "frontend": model.frontend, "clips": len(clips), "mean_roc_auc": mean,
-            "roc_auc": {name: None if value != value else float(value) for name, value in zip(names, auc)}}
+            "roc_auc": {name: None if np.isnan(value) else float(value) for name, value in zip(names, auc)}}
   if selection:
     result["selected_on"] = {"split": args.select_on, "mean_roc_auc": {str(step): mean for step, mean in selection}}
   dsp.save_json(os.path.join(out, "roc_auc.json"), result)

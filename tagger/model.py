@@ -125,7 +125,6 @@ def build_model(config, num_tags=None):
     fields["num_tags"] = num_tags
   if fields.get("frontend") not in FRONTENDS:
     raise InputError(f"unknown frontend {fields.get('frontend')!r}; choose one of {', '.join(FRONTENDS)}")
-  for name in ("stage_channels",):
-    if name in fields:
-      fields[name] = tuple(fields[name])
+  if "stage_channels" in fields:
+    fields["stage_channels"] = tuple(fields["stage_channels"])
   return Tagger(**fields)
