@@ -26,7 +26,7 @@ import dsp
 from corpora import tagging
 from dsp.errors import InputError
 from experiments import cli
-from experiments.eval_tagger import load_tagger
+from tagger.pretrained import load_tagger
 from styletransfer import tagger_style
 
 FOOLED_PROBABILITY = 0.9  # a clip counts as fooled above this probability of the tag (and at --min-snr-db)
