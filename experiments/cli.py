@@ -3,6 +3,7 @@
 import argparse
 import os
 import sys
+import tempfile
 
 from absl import app, flags, logging
 
@@ -32,6 +33,30 @@ def make_output_dir(path, flag="--out"):
     raise InputError(f"{flag} {path}: cannot create it ({error.strerror}); choose another directory") from None
   if not os.access(path, os.W_OK):
     raise InputError(f"{flag} {path}: not writable; choose another directory")
+
+
+def check_output_file(path, extensions, flag="--out"):
+  """Checks that `path` names a file with one of `extensions` in an existing, writable directory.
+
+  Args:
+    path: the output file path, as given on the command line.
+    extensions: the allowed endings, e.g. (".wav",); compared case-insensitively.
+    flag: the flag named in the message.
+
+  Raises:
+    InputError: one line naming `flag` and what to do.
+  """
+  if os.path.splitext(path)[1].lower() not in extensions:
+    raise InputError(f"{flag} {path}: give a path ending in {' or '.join(extensions)}")
+  directory = os.path.dirname(os.path.abspath(path))
+  if not os.path.isdir(directory):
+    raise InputError(f"{flag} {path}: directory {directory} does not exist; create it first")
+  try:
+    with tempfile.TemporaryFile(dir=directory):
+      pass
+  except OSError as error:
+    raise InputError(f"{flag} {path}: cannot write to {directory} ({error.strerror}); "
+                     "choose another directory") from None
 
 
 def one_line_flag_error(message):

@@ -58,21 +58,6 @@ def output_paths(out):
           "losses": stem + "_losses.png", "report": stem + ".json"}
 
 
-def check_output(out):
-  """Raises `InputError` unless `out` is an audio path in an existing, writable directory."""
-  if os.path.splitext(out)[1].lower() not in AUDIO_EXTENSIONS:
-    raise InputError(f"--out {out}: name the output {' or '.join(AUDIO_EXTENSIONS)}")
-  directory = os.path.dirname(os.path.abspath(out))
-  if not os.path.isdir(directory):
-    raise InputError(f"--out {out}: directory {directory} does not exist; create it first")
-  try:
-    with tempfile.TemporaryFile(dir=directory):
-      pass
-  except OSError as error:
-    raise InputError(f"--out {out}: cannot write to {directory} ({error.strerror}); "
-                     f"choose another output path") from None
-
-
 def load_clip(path, sample_rate, config):
   """Loads `path` at `sample_rate` and checks it; says so when it was resampled."""
   audio = dsp.load_audio(path, sample_rate)
@@ -111,7 +96,7 @@ def main(argv):
       phase=args.phase, griffin_lim_iterations=args.griffin_lim_iterations, seed=args.seed)
   if args.sample_rate <= 0:
     raise InputError(f"--sample-rate {args.sample_rate}: give a positive rate in Hz")
-  check_output(args.out)
+  cli.check_output_file(args.out, AUDIO_EXTENSIONS)
   content = load_clip(args.content, args.sample_rate, config)
   style = load_clip(args.style, args.sample_rate, config)
 
