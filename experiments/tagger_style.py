@@ -75,11 +75,7 @@ def main(argv):
   args = parser.parse_args(argv)
   if args.steps < 1 or args.seconds <= 0:
     raise InputError("--steps must be at least 1 and --seconds positive")
-  if not args.out.endswith(".wav"):
-    raise InputError(f"--out {args.out}: give a path ending in .wav")
-  out_dir = os.path.dirname(os.path.abspath(args.out))
-  if not os.path.isdir(out_dir):
-    raise InputError(f"--out {args.out}: directory {out_dir} does not exist; create it first")
+  cli.check_output_file(args.out, (".wav",))
   model, params, names, corpus = load_tagger(args.workdir)
   default_content, default_style = tagger_style.default_layers(model)
   content_layer = parse_layers(args.content_layer, model)[0] if args.content_layer else default_content
@@ -113,8 +109,8 @@ def main(argv):
             "spectral_flatness_content": tagger_style.spectral_flatness(content),
             "spectral_flatness_change": tagger_style.spectral_flatness(change),
             "loss_first": float(result.loss_trace[0]), "loss_last": float(result.loss_trace[-1]),
-            "style_loss_first": float(result.probability_trace[0]),
-            "style_loss_last": float(result.probability_trace[-1]),
+            "style_loss_first": float(result.trace[0]),
+            "style_loss_last": float(result.trace[-1]),
             "probabilities": probabilities}
   dsp.save_json(stem + ".json", report)
   print(f"loss {report['loss_first']:.4g} -> {report['loss_last']:.4g} (style {report['style_loss_first']:.4g} -> "

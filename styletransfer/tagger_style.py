@@ -38,12 +38,13 @@ class Optimised(NamedTuple):
 
   audio: [n_samples] float32 in [-1, 1], the optimised waveform.
   loss_trace: [steps] float32 objective before each step.
-  probability_trace: [steps] float32 the fooled tag's probability before each
-    step (fooling), or the objective again (style).
+  trace: [steps] float32 before each step, the fooled tag's probability
+    (fooling) or the unweighted style loss sum_l mean (G_l(x) - G_l(style))^2
+    (style).
   """
   audio: jax.Array
   loss_trace: jax.Array
-  probability_trace: jax.Array
+  trace: jax.Array
 
 
 def snr_db(reference, changed):
@@ -184,7 +185,7 @@ def style_transfer(model, params, content, style, start, *, content_layer, style
     content_weight, style_weight: the objective's weights.
 
   Returns:
-    `Optimised` (probability_trace holds the style term).
+    `Optimised` (its `trace` holds the unweighted style loss).
   """
   content_target = layer_activations(model, params, content, (content_layer,))[content_layer]
   style_targets = {layer: _gram(acts) for layer, acts in layer_activations(model, params, style, style_layers).items()}

@@ -48,7 +48,7 @@ def test_fooling_raises_the_tag_and_keeps_the_snr_bound(tiny_tagger, leash):
   assert after > before + 0.05
   assert tagger_style.snr_db(audio, result.audio) >= 25.0 - 1e-3
   assert float(jnp.abs(result.audio).max()) <= 1.0
-  assert result.probability_trace.shape == (30,) and float(result.probability_trace[0]) == pytest.approx(before, abs=1e-5)
+  assert result.trace.shape == (30,) and float(result.trace[0]) == pytest.approx(before, abs=1e-5)
 
 
 def test_style_transfer_lowers_its_objective(tiny_tagger):
