@@ -25,8 +25,8 @@ import dsp
 from corpora import tagging
 from dsp.errors import InputError
 from experiments import cli
-from experiments.eval_tagger import load_tagger
 from styletransfer import tagger_style
+from tagger.pretrained import load_tagger
 
 
 def load_clip(spec, model, corpus, seconds, data_dir):
