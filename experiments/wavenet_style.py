@@ -11,7 +11,6 @@ coordinate-descent result and OUT_joint.wav the joint-relaxation one.
 """
 
 import argparse
-import os
 import time
 
 import jax
@@ -20,13 +19,14 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import dsp
+from corpora import schema
 from dsp import plots
 from dsp.errors import InputError
 from experiments import cli
 from styletransfer import wavenet_style as ws
 from wavenet import pretrained
 
-SAMPLE_RATE = 16000
+SAMPLE_RATE = schema.SAMPLE_RATE
 
 
 def parse_layers(text, num_layers, flag):
@@ -64,7 +64,10 @@ def main(argv):
   parser.add_argument("--style-layers", help="comma-separated residual layers for style (default: every fourth)")
   parser.add_argument("--content-weight", type=float, default=1.0)
   parser.add_argument("--style-weight", type=float, default=100.0)
-  parser.add_argument("--init", choices=["content", "noise"], default="content", help="starting input")
+  parser.add_argument("--init", choices=["content", "noise"], default="content",
+                      help="coordinate descent's starting input (content: the content clip's codes; noise: "
+                      "uniform random codes from --seed); each block keeps these codes unless its optimised argmax "
+                      "lowers the objective. The joint relaxation ignores --init and starts from uniform logits")
   parser.add_argument("--seconds", type=float, default=1.0, help="use at most this much of each clip")
   parser.add_argument("--gender", choices=["female", "male"], help="condition the WaveNet on a gender (default none)")
   parser.add_argument("--seed", type=int, default=0)
@@ -73,11 +76,7 @@ def main(argv):
   for name in ("block", "steps", "sweeps", "joint_steps"):
     if getattr(args, name) < 1:
       raise InputError(f"--{name.replace('_', '-')} must be at least 1")
-  if not args.out.endswith(".wav"):
-    raise InputError(f"--out {args.out}: give a path ending in .wav")
-  out_dir = os.path.dirname(os.path.abspath(args.out))
-  if not os.path.isdir(out_dir) or not os.access(out_dir, os.W_OK):
-    raise InputError(f"--out {args.out}: directory {out_dir} does not exist or is not writable")
+  cli.check_output_file(args.out, (".wav",))
 
   model, params, labels = pretrained.load_wavenet(args.checkpoint)
   default_content, default_style = ws.default_layers(model.num_layers)
@@ -91,7 +90,7 @@ def main(argv):
   if args.gender:
     if "gender" not in dict(model.global_categories):
       raise InputError(f"{args.checkpoint}: this WaveNet is not conditioned on gender; leave out --gender")
-    global_ids = {"gender": jnp.array([labels["gender"].index(args.gender)], jnp.int32)}
+    global_ids = {"gender": labels["gender"].index(args.gender)}
 
   length = content.shape[0]
   task = ws.make_style_task(model, params, content, style, content_layer, style_layers, args.content_weight,
@@ -103,7 +102,7 @@ def main(argv):
   if args.method in ("coordinate", "both"):
     runs["coordinate"] = lambda: ws.coordinate_descent(problem, params, init, sweeps=args.sweeps)
   if args.method in ("joint", "both"):
-    runs["joint"] = lambda: ws.joint_relaxation(problem, params, init, steps=args.joint_steps)
+    runs["joint"] = lambda: ws.joint_relaxation(problem, params, steps=args.joint_steps)
   report = {"content": args.content, "style": args.style, "content_layer": content_layer,
             "style_layers": list(style_layers), "samples": length, "methods": {}}
   traces = {}

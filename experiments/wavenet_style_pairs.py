@@ -96,10 +96,7 @@ def main(argv):
   pairs = pick_pairs(records, corpora.speaker_names("voices", args.corpus_config, args.data_dir), corpora.gender_names(),
                      args.pairs, num_samples)
   content_layer, style_layers = ws.default_layers(model.num_layers)
-  try:
-    os.makedirs(args.out, exist_ok=True)
-  except OSError as error:
-    raise InputError(f"--out {args.out}: cannot create the directory ({error.strerror}); choose another") from None
+  cli.make_output_dir(args.out)
 
   rows = []
   print("| pair | content | style | start | coordinate | joint | coordinate s | joint s |")
@@ -116,7 +113,7 @@ def main(argv):
     save_clip(os.path.join(directory, "content.wav"), content, model)
     save_clip(os.path.join(directory, "style.wav"), style, model)
     methods = {"coordinate": lambda: ws.coordinate_descent(task.problem, params, content),
-               "joint": lambda: ws.joint_relaxation(task.problem, params, content, steps=args.joint_steps)}
+               "joint": lambda: ws.joint_relaxation(task.problem, params, steps=args.joint_steps)}
     for method, run in methods.items():
       tic = time.perf_counter()
       codes = jax.block_until_ready(run().codes)

@@ -6,9 +6,11 @@ activations (content: a deep layer matches the content clip's; style: the
 time-normalised Gram matrices of shallow layers match the style clip's).
 Free gradient descent on all columns ends in soft columns that are no signal;
 coordinate descent instead optimises one block of `block` columns at a time
-with every other column fixed, then freezes the block to the one-hot of its
-argmax (kept only if it lowers the objective, so the objective never rises)
-and moves on (block=1 is the report's Gibbs-like procedure).
+with every other column fixed (its logits start from zero: uniform columns),
+then freezes the block to the one-hot of its argmax (kept only if it lowers
+the objective, so the objective never rises) and moves on (block=1 is the
+report's Gibbs-like procedure). The joint relaxation starts all logits from
+zero too, so only coordinate descent depends on its starting input.
 
 Incremental recomputation. Every objective here is a function of sums over
 positions of per-position statistics (squared content errors, outer products
@@ -157,15 +159,21 @@ class _Sweep(NamedTuple):
 
 
 class Problem(NamedTuple):
-  """Everything static about one decoding problem."""
+  """Everything static about one decoding problem (hashable: it is a static argument of the jitted decoders)."""
   model: Any
   objective: Objective
   length: int  # T
   block: int  # columns per block
   steps: int  # optimiser steps per block
   learning_rate: float
-  init_scale: float  # logits of a block start at init_scale * its current one-hot
-  global_ids: Any = None
+  global_ids: tuple = ()  # ((name, class id), ...) global conditioning, sorted by name; () for none
+
+  @property
+  def global_id_arrays(self):
+    """The conditioning as the WaveNet takes it: {name: [1] int32}, or None without conditioning."""
+    if not self.global_ids:
+      return None
+    return {name: jnp.array([class_id], jnp.int32) for name, class_id in self.global_ids}
 
   @property
   def num_blocks(self):
@@ -177,12 +185,18 @@ class Problem(NamedTuple):
     return self.block + self.model.receptive_field - 1
 
 
-def _initial_sweep(problem, params, codes):
+def hashable_global_ids(global_ids):
+  """{name: class id} or ((name, class id), ...) or None -> ((name, int class id), ...) sorted by name."""
+  return tuple(sorted((name, int(class_id)) for name, class_id in dict(global_ids or {}).items()))
+
+
+def initial_sweep(problem, params, codes):
+  """The sweep state of the one-hot input of `codes` [T] int32: padded inputs, cached activations, totals."""
   model, objective = problem.model, problem.objective
   padded_length = problem.num_blocks * problem.block
   inputs = pad_inputs(model, jax.nn.one_hot(codes, model.num_classes), padded_length)
   context = model.receptive_field - 1
-  acts = activations(model, params, inputs[:problem.length + context], objective.layers, problem.global_ids)
+  acts = activations(model, params, inputs[:problem.length + context], objective.layers, problem.global_id_arrays)
   mask = jnp.ones(problem.length)
   totals = objective.statistics(acts, 0, mask)
   cache = jnp.pad(acts, ((0, 0), (0, padded_length + problem.window - problem.length), (0, 0)))
@@ -199,7 +213,7 @@ def incremental_loss(problem, params, sweep, start, block_logits):
   """Objective with the block at `start` set to softmax(block_logits), from the window alone."""
   objective = problem.objective
   window = _window_inputs(problem, sweep.inputs, start, block_logits)
-  acts = activations(problem.model, params, window, objective.layers, problem.global_ids)
+  acts = activations(problem.model, params, window, objective.layers, problem.global_id_arrays)
   mask = (start + jnp.arange(problem.window) < problem.length).astype(jnp.float32)
   cached = jax.lax.dynamic_slice(sweep.cache, (0, start, 0), (len(objective.layers), problem.window, acts.shape[-1]))
   totals = jax.tree.map(lambda total, new, old: total + new - old, sweep.totals,
@@ -211,7 +225,7 @@ def objective_of(problem, params, inputs):
   """The objective of padded inputs [rf - 1 + T + ..., C] taken as they are (soft or hard)."""
   context = problem.model.receptive_field - 1
   acts = activations(problem.model, params, inputs[:problem.length + context], problem.objective.layers,
-                     problem.global_ids)
+                     problem.global_id_arrays)
   return problem.objective.loss(problem.objective.statistics(acts, 0, jnp.ones(problem.length)))
 
 
@@ -223,10 +237,10 @@ def full_loss(problem, params, inputs, start, block_logits):
 
 
 def _optimise_block(problem, params, sweep, start, block_loss):
-  """K Adam steps on one block's logits, then the block frozen to its argmax one-hot."""
+  """K Adam steps on one block's logits from zero (uniform columns), then the block frozen to its argmax one-hot."""
   context = problem.model.receptive_field - 1
   current = jax.lax.dynamic_slice(sweep.inputs, (start + context, 0), (problem.block, sweep.inputs.shape[1]))
-  logits = problem.init_scale * current
+  logits = jnp.zeros_like(current)
   optimizer = optax.adam(problem.learning_rate)
   grad_fn = jax.grad(lambda logits: block_loss(sweep, start, logits))
 
@@ -249,7 +263,7 @@ def _refresh(problem, params, sweep, inputs, start):
   objective = problem.objective
   context = problem.model.receptive_field - 1
   window = jax.lax.dynamic_slice(inputs, (start, 0), (problem.window + context, inputs.shape[1]))
-  acts = activations(problem.model, params, window, objective.layers, problem.global_ids)
+  acts = activations(problem.model, params, window, objective.layers, problem.global_id_arrays)
   mask = (start + jnp.arange(problem.window) < problem.length).astype(jnp.float32)
   acts = acts * mask[None, :, None]
   cached = jax.lax.dynamic_slice(sweep.cache, (0, start, 0), acts.shape)
@@ -292,28 +306,28 @@ def coordinate_descent(problem, params, init_codes, sweeps=1, incremental=True):
     Decoded codes and the loss after every block, [sweeps * num_blocks].
   """
   block_step = make_block_step(problem, incremental)
-  sweep = _initial_sweep(problem, params, init_codes)
+  sweep = initial_sweep(problem, params, init_codes)
   indices = jnp.tile(jnp.arange(problem.num_blocks), sweeps)
   sweep, trace = jax.lax.scan(lambda sweep, index: block_step(params, sweep, index), sweep, indices)
   return Decoded(_final_codes(problem, sweep.inputs), trace)
 
 
 @functools.partial(jax.jit, static_argnames=("problem", "steps"))
-def joint_relaxation(problem, params, init_codes, steps):
-  """The naive alternative: Adam on all logits at once, argmax at the end.
+def joint_relaxation(problem, params, steps):
+  """The naive alternative: Adam on all logits at once from zero (uniform columns), argmax at the end.
 
   Returns:
     Decoded codes and the relaxed loss at every step, [steps].
   """
   model = problem.model
   context = model.receptive_field - 1
-  logits = problem.init_scale * jax.nn.one_hot(init_codes, model.num_classes)
+  logits = jnp.zeros((problem.length, model.num_classes))
   silence = jax.nn.one_hot(silence_code(model), model.num_classes)
   prefix = jnp.tile(silence, (context, 1))
 
   def loss_fn(logits):
     inputs = jnp.concatenate([prefix, jax.nn.softmax(logits)], axis=0)
-    acts = activations(model, params, inputs, problem.objective.layers, problem.global_ids)
+    acts = activations(model, params, inputs, problem.objective.layers, problem.global_id_arrays)
     return problem.objective.loss(problem.objective.statistics(acts, 0, jnp.ones(problem.length)))
 
   optimizer = optax.adam(problem.learning_rate)
@@ -337,11 +351,14 @@ class StyleTask(NamedTuple):
 
 def make_style_task(model, params, content_codes, style_codes, content_layer, style_layers, content_weight,
                     style_weight, block, steps, learning_rate, global_ids=None):
-  """The decoding problem for content codes [T] and style codes [T_style] (int32 mu-law)."""
-  content_acts = clip_activations(model, params, content_codes, (content_layer,), global_ids)[0]
-  style_acts = clip_activations(model, params, style_codes, style_layers, global_ids)
+  """The decoding problem for content codes [T] and style codes [T_style] (int32 mu-law).
+
+  global_ids: {name: class id} global conditioning of the WaveNet (e.g. {"gender": 1}), or None.
+  """
   problem = Problem(model=model, objective=None, length=content_codes.shape[0], block=block, steps=steps,
-                    learning_rate=learning_rate, init_scale=0.0, global_ids=global_ids)
+                    learning_rate=learning_rate, global_ids=hashable_global_ids(global_ids))
+  content_acts = clip_activations(model, params, content_codes, (content_layer,), problem.global_id_arrays)[0]
+  style_acts = clip_activations(model, params, style_codes, style_layers, problem.global_id_arrays)
   slack = problem.num_blocks * problem.block + problem.window
 
   def with_weights(content_weight, style_weight):

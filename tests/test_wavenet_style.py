@@ -1,4 +1,7 @@
-"""WaveNet-activation style transfer: incremental block steps against full recompute."""
+"""WaveNet-activation style transfer: incremental block steps against full recompute, gender conditioning."""
+
+import json
+import os
 
 import chex
 import jax
@@ -7,32 +10,50 @@ import numpy as np
 import pytest
 
 import dsp
+from experiments import cli, wavenet_style
 from styletransfer import wavenet_style as ws
+from training.checkpoint import Checkpointer
 from wavenet.model import WaveNet
 
 TINY = dict(num_stacks=2, layers_per_stack=3, residual_channels=8, gate_channels=8, skip_channels=16,
             head_channels=16, num_classes=32)
+GENDERED = dict(TINY, global_categories=(("gender", 2),))
 LENGTH = 45
+
+
+def random_wavenet(fields):
+  """(model, params): a WaveNet of `fields` with its initial weights jittered (seed 0), in one compiled program."""
+  model = WaveNet(**fields)
+
+  def jittered_params(key):
+    params = model.init(key, jnp.zeros((1, 32), jnp.int32))
+    return jax.tree.map(lambda x: x + 0.2 * jax.random.normal(jax.random.key(x.size), x.shape), params)
+
+  return model, jax.jit(jittered_params)(jax.random.key(0))
+
+
+def random_codes():
+  """(content [LENGTH], style [60], start [LENGTH]) int32 codes in [0, 32), seed 0."""
+  rng = np.random.default_rng(0)
+  return tuple(jnp.asarray(rng.integers(0, 32, n), jnp.int32) for n in (LENGTH, 60, LENGTH))
+
+
+def tiny_task(model, params, content, style, global_ids=None):
+  return ws.make_style_task(model, params, content, style, content_layer=4, style_layers=(0, 2), content_weight=1.0,
+                            style_weight=10.0, block=4, steps=5, learning_rate=0.3, global_ids=global_ids)
 
 
 @pytest.fixture(scope="module")
 def setup():
-  model = WaveNet(**TINY)
-  params = model.init(jax.random.key(0), jnp.zeros((1, 32), jnp.int32))
-  params = jax.tree.map(lambda x: x + 0.2 * jax.random.normal(jax.random.key(x.size), x.shape), params)
-  rng = np.random.default_rng(0)
-  content = jnp.asarray(rng.integers(0, 32, LENGTH), jnp.int32)
-  style = jnp.asarray(rng.integers(0, 32, 60), jnp.int32)
-  content_layer, style_layers = 4, (0, 2)
-  content_acts = ws.clip_activations(model, params, content, (content_layer,))[0]
-  style_acts = ws.clip_activations(model, params, style, style_layers)
-  problem = ws.Problem(model=model, objective=None, length=LENGTH, block=4, steps=5, learning_rate=0.3,
-                       init_scale=0.0)
-  objective = ws.style_objective(content_acts, style_acts, content_layer, style_layers, 1.0, 10.0,
-                                 window=problem.num_blocks * problem.block + problem.window)
-  problem = problem._replace(objective=objective)
-  init = jnp.asarray(rng.integers(0, 32, LENGTH), jnp.int32)
-  return model, params, problem, init
+  model, params = random_wavenet(TINY)
+  content, style, init = random_codes()
+  return model, params, tiny_task(model, params, content, style).problem, init
+
+
+@pytest.fixture(scope="module")
+def gendered():
+  """(model, params) of a tiny WaveNet conditioned on gender."""
+  return random_wavenet(GENDERED)
 
 
 def test_default_layers():
@@ -42,7 +63,7 @@ def test_default_layers():
 def test_incremental_loss_and_gradient_equal_full_recompute(setup):
   model, params, problem, init = setup
   step = jax.jit(ws.make_block_step(problem))
-  sweep = ws._initial_sweep(problem, params, init)
+  sweep = ws.initial_sweep(problem, params, init)
   for index in range(problem.num_blocks):
     logits = jax.random.normal(jax.random.key(index), (problem.block, model.num_classes))
     start = index * problem.block
@@ -57,7 +78,7 @@ def test_incremental_loss_and_gradient_equal_full_recompute(setup):
 def test_frozen_blocks_are_one_hot_and_never_change_and_the_step_is_traced_once(setup):
   model, params, problem, init = setup
   step = jax.jit(chex.assert_max_traces(ws.make_block_step(problem), n=1))
-  sweep = ws._initial_sweep(problem, params, init)
+  sweep = ws.initial_sweep(problem, params, init)
   context = model.receptive_field - 1
   history = []
   for index in range(problem.num_blocks):
@@ -84,7 +105,7 @@ def test_coordinate_descent_beats_its_start_and_decodes_to_audio(setup):
   np.testing.assert_allclose(full.loss_trace, decoded.loss_trace, rtol=1e-3, atol=1e-4)
   audio = dsp.dequantize(np.asarray(decoded.codes), 31)
   assert audio.dtype == np.float32 and np.abs(audio).max() <= 1.0
-  joint = ws.joint_relaxation(problem, params, init, steps=20)
+  joint = ws.joint_relaxation(problem, params, steps=20)
   assert joint.codes.shape == (LENGTH,) and joint.loss_trace[-1] < joint.loss_trace[0]
 
 
@@ -94,3 +115,50 @@ def test_fooling_raises_the_chosen_unit(setup):
   before = -float(ws.one_hot_loss(fooling, params, init))
   after = -float(ws.one_hot_loss(fooling, params, ws.coordinate_descent(fooling, params, init).codes))
   assert after > before + 0.1
+
+
+def test_gender_conditioning_reaches_coordinate_descent(gendered):
+  model, params = gendered
+  content, style, init = random_codes()
+  task = tiny_task(model, params, content, style, global_ids={"gender": 1})
+  problem = task.problem
+  assert problem.global_ids == (("gender", 1),)
+  # The content term is zero for the content clip only under the gender its targets were computed with.
+  assert float(ws.one_hot_loss(task.content_only, params, content)) < 1e-9
+  other_gender = task.content_only._replace(global_ids=(("gender", 0),))
+  assert float(ws.one_hot_loss(other_gender, params, content)) > 1e-3
+  decoded = ws.coordinate_descent(problem, params, init)
+  final = float(ws.one_hot_loss(problem, params, decoded.codes))
+  assert final < float(ws.one_hot_loss(problem, params, init))
+  np.testing.assert_allclose(decoded.loss_trace[-1], final, rtol=1e-4)
+
+
+def save_checkpoint(workdir, fields, params):
+  """Writes the params of a WaveNet of `fields` to `workdir` as training would (gender labels female, male)."""
+  model_config = dict(fields, global_categories=[list(item) for item in fields.get("global_categories", ())])
+  checkpointer = Checkpointer(workdir)
+  checkpointer.save(0, {"params": params}, model_config, {"gender": ["female", "male"]}, force=True)
+  checkpointer.wait()
+  checkpointer.close()
+
+
+def test_cli_gender_conditions_the_joint_relaxation_and_is_refused_by_an_unconditioned_wavenet(setup, gendered,
+                                                                                                 tmp_path, capsys):
+  model, params = gendered
+  save_checkpoint(str(tmp_path / "gendered"), GENDERED, params)
+  save_checkpoint(str(tmp_path / "plain"), TINY, setup[1])
+  t = np.arange(160) / 16000
+  dsp.save_audio(tmp_path / "c.wav", 0.5 * np.sin(2 * np.pi * 120 * t), 16000)
+  dsp.save_audio(tmp_path / "s.wav", 0.5 * np.sin(2 * np.pi * 230 * t), 16000)
+  common = ["--content", str(tmp_path / "c.wav"), "--style", str(tmp_path / "s.wav"), "--method", "joint",
+            "--joint-steps", "3", "--gender", "male"]
+  wavenet_style.main(common + ["--checkpoint", str(tmp_path / "gendered"), "--out", str(tmp_path / "o.wav")])
+  report = json.loads((tmp_path / "o.json").read_text())
+  assert set(report["methods"]) == {"joint"} and report["samples"] == 160 > model.receptive_field
+  assert np.isfinite(report["methods"]["joint"]["total"]) and report["start"]["content"] < 1e-9
+  assert dsp.load_audio(tmp_path / "o.wav", 16000).shape == (160,) and os.path.getsize(tmp_path / "o.png") > 100
+  with pytest.raises(SystemExit) as exit_info:
+    cli.run(wavenet_style.main, common + ["--checkpoint", str(tmp_path / "plain"), "--out", str(tmp_path / "x.wav")])
+  error = capsys.readouterr().err
+  assert exit_info.value.code == 2 and error.count("\n") == 1 and "not conditioned on gender" in error
+  assert not os.path.exists(tmp_path / "x.wav")
