@@ -18,6 +18,9 @@ import subprocess
 import sys
 import time
 
+from dsp.errors import InputError
+from experiments import cli
+
 BACKENDS = {"default": "", "xnnpack": "--xla_cpu_use_xnnpack=true", "onednn": "--xla_cpu_use_onednn=true"}
 
 # (workload, m, k, n): [m, k] @ [k, n].
@@ -58,13 +61,14 @@ def measure(repeats):
   return rates
 
 
-def main():
-  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv):
+  parser = cli.ArgumentParser(prog="python -m benchmarks.bench_matmul", description=__doc__,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
   parser.add_argument("--repeats", type=int, default=5, help="timed runs per shape (best is kept)")
   parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
-  args = parser.parse_args()
+  args = parser.parse_args(argv)
   if args.repeats < 1:
-    parser.error("--repeats must be at least 1")
+    raise InputError(f"--repeats {args.repeats}: give at least 1")
   if args.worker:
     print(json.dumps(measure(args.repeats)))
     return
@@ -96,4 +100,4 @@ def main():
 
 
 if __name__ == "__main__":
-  main()
+  cli.run(main)

@@ -26,6 +26,8 @@ import librosa
 import numpy as np
 
 import dsp
+from dsp.errors import InputError
+from experiments import cli
 from styletransfer import spectrogram
 
 SAMPLE_RATE = 22050
@@ -112,13 +114,19 @@ def griffin_lim_seconds(audio, iterations, config):
           "librosa.griffinlim": (theirs, convergence(reference))}
 
 
-def main():
-  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def main(argv):
+  parser = cli.ArgumentParser(prog="python -m benchmarks.bench_spectrogram_style", description=__doc__,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
   parser.add_argument("--seconds", type=float, default=10.0, help="length of both clips")
   parser.add_argument("--iterations", type=int, default=300, help="L-BFGS iterations")
   parser.add_argument("--filters", type=int, default=4096, help="random conv channels")
   parser.add_argument("--griffin-lim-iterations", type=int, default=500)
-  args = parser.parse_args()
+  args = parser.parse_args(argv)
+  for name in ("iterations", "filters", "griffin_lim_iterations"):
+    if getattr(args, name) < 1:
+      raise InputError(f"--{name.replace('_', '-')} must be at least 1")
+  if not args.seconds > 0:
+    raise InputError(f"--seconds {args.seconds}: give a positive length")
   config = spectrogram.StyleTransferConfig(n_filters=args.filters, iterations=args.iterations,
                                            griffin_lim_iterations=args.griffin_lim_iterations)
   content, style = content_clip(args.seconds), style_clip(args.seconds)
@@ -161,4 +169,4 @@ def main():
 
 
 if __name__ == "__main__":
-  main()
+  cli.run(main)

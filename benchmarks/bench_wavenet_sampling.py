@@ -14,8 +14,10 @@ import time
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
+from corpora import schema
+from dsp.errors import InputError
+from experiments import cli
 from wavenet import sampling
 from wavenet.model import WaveNet
 
@@ -44,15 +46,19 @@ def timed(function):
   return time.perf_counter() - tic
 
 
-def main():
-  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument("--seconds", type=float, default=1.0, help="audio per stream for the fast sampler (16 kHz)")
+def main(argv):
+  parser = cli.ArgumentParser(prog="python -m benchmarks.bench_wavenet_sampling", description=__doc__,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser.add_argument("--seconds", type=float, default=1.0,
+                      help=f"audio per stream for the fast sampler ({schema.SAMPLE_RATE} Hz)")
   parser.add_argument("--batches", type=int, nargs="+", default=[1, 32], help="numbers of parallel streams")
   parser.add_argument("--naive-samples", type=int, default=300, help="samples per stream for the naive sampler")
-  args = parser.parse_args()
+  args = parser.parse_args(argv)
+  num_samples = int(args.seconds * schema.SAMPLE_RATE)
+  if num_samples < 1 or args.naive_samples < 1 or min(args.batches) < 1:
+    raise InputError("--seconds must give at least one sample, and --naive-samples and --batches must be at least 1")
   model = WaveNet(**STANDARD)
   params = model.init(jax.random.key(0), jnp.zeros((1, 64), jnp.int32))
-  num_samples = int(args.seconds * 16000)
   print(f"WaveNet 2x10 layers, 32/32/256, 256 classes, receptive field {model.receptive_field}; "
         f"{jax.devices()[0].platform}, {jax.device_count()} device(s)")
   print(f"{'sampler':<12} | {'streams':>7} | {'samples':>7} | {'compile s':>9} | {'samples/s':>10}")
@@ -70,4 +76,4 @@ def main():
 
 
 if __name__ == "__main__":
-  main()
+  cli.run(main)

@@ -13,6 +13,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from dsp.errors import InputError
+from experiments import cli
 from training import state as state_lib
 from wavenet import loss as loss_lib
 from wavenet.model import WaveNet
@@ -45,12 +47,15 @@ def measure(batch_size, samples, steps):
   return compile_s, step_s, batch_size * samples / step_s
 
 
-def main():
-  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv):
+  parser = cli.ArgumentParser(prog="python -m benchmarks.bench_wavenet_train", description=__doc__,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
   parser.add_argument("--batches", type=int, nargs="+", default=[1, 4], help="batch sizes to time")
   parser.add_argument("--samples", type=int, default=16000, help="predicted samples per example")
   parser.add_argument("--steps", type=int, default=10, help="timed steps per batch size (median reported)")
-  args = parser.parse_args()
+  args = parser.parse_args(argv)
+  if min(args.batches) < 1 or args.samples < 1 or args.steps < 1:
+    raise InputError("--batches, --samples and --steps must be at least 1")
   print(f"WaveNet 2x10 layers, residual 32, gate 32+32, skip 256, 256 classes; {jax.devices()[0].platform}, "
         f"{jax.device_count()} device(s)")
   print(f"{'batch':>12} | {'compile s':>9} | {'step ms':>8} | {'samples/s':>10}")
@@ -60,4 +65,4 @@ def main():
 
 
 if __name__ == "__main__":
-  main()
+  cli.run(main)
