@@ -1,11 +1,11 @@
 """Sampling speed of the standard WaveNet (2 x 10 layers, 32/32/256, 256 classes).
 
-    python -m benchmarks.bench_wavenet_sampling [--seconds 1] [--batches 1 32] [--naive-samples 300]
+    python -m benchmarks.bench_wavenet_sampling [--seconds 1] [--batches 1 32] [--naive-samples 300] [--unroll 1 4]
 
 Prints one table: compile time and samples per second (aggregate over the
-batch) of the incremental sampler (wavenet/sampling.py) against the naive
-sampler, which re-runs the network over the whole receptive field for each
-new sample, also as one jit-compiled scan.
+batch, the fastest of --repeats runs) of the incremental sampler (wavenet/sampling.py), one row per loop
+unrolling, against the naive sampler, which re-runs the network over the whole
+receptive field for each new sample, also as one jit-compiled scan.
 """
 
 import argparse
@@ -40,6 +40,10 @@ def naive_sample(model, params, key, num_samples, gender):
   return codes.T
 
 
+def _incremental(model, params, conditioning, unroll, num_samples, key):
+  return sampling.sample(model, params, key, num_samples, conditioning, unroll=unroll)
+
+
 def timed(function):
   tic = time.perf_counter()
   jax.block_until_ready(function())
@@ -53,26 +57,29 @@ def main(argv):
                       help=f"audio per stream for the fast sampler ({schema.SAMPLE_RATE} Hz)")
   parser.add_argument("--batches", type=int, nargs="+", default=[1, 32], help="numbers of parallel streams")
   parser.add_argument("--naive-samples", type=int, default=300, help="samples per stream for the naive sampler")
+  parser.add_argument("--repeats", type=int, default=3, help="timed runs after compilation; the fastest is shown")
+  parser.add_argument("--unroll", type=int, nargs="+", default=[sampling.UNROLL],
+                      help="time steps per loop iteration of the incremental sampler, one row each")
   args = parser.parse_args(argv)
   num_samples = int(args.seconds * schema.SAMPLE_RATE)
-  if num_samples < 1 or args.naive_samples < 1 or min(args.batches) < 1:
-    raise InputError("--seconds must give at least one sample, and --naive-samples and --batches must be at least 1")
+  if num_samples < 1 or min(args.naive_samples, args.repeats, *args.batches, *args.unroll) < 1:
+    raise InputError("--seconds must give at least one sample, and --naive-samples, --repeats, --batches and "
+                     "--unroll must be at least 1")
   model = WaveNet(**STANDARD)
   params = model.init(jax.random.key(0), jnp.zeros((1, 64), jnp.int32))
   print(f"WaveNet 2x10 layers, 32/32/256, 256 classes, receptive field {model.receptive_field}; "
         f"{jax.devices()[0].platform}, {jax.device_count()} device(s)")
-  print(f"{'sampler':<12} | {'streams':>7} | {'samples':>7} | {'compile s':>9} | {'samples/s':>10}")
+  print(f"{'sampler':<16} | {'streams':>7} | {'samples':>7} | {'compile s':>9} | {'samples/s':>10}")
   for batch in args.batches:
     gender = jnp.arange(batch, dtype=jnp.int32) % 2
     conditioning = sampling.prepare_conditioning(model, params, batch, num_samples, {"gender": gender})
-    runs = {
-        "incremental": (num_samples, lambda n, k: sampling.sample(model, params, k, n, conditioning)),
-        "naive": (args.naive_samples, lambda n, k: naive_sample(model, params, k, n, gender)),
-    }
+    runs = {f"incremental u{unroll}": (num_samples, functools.partial(_incremental, model, params, conditioning, unroll))
+            for unroll in args.unroll}
+    runs["naive"] = (args.naive_samples, lambda n, k: naive_sample(model, params, k, n, gender))
     for name, (n, run) in runs.items():
       first = timed(lambda: run(n, jax.random.key(1)))
-      second = timed(lambda: run(n, jax.random.key(2)))
-      print(f"{name:<12} | {batch:>7} | {n:>7} | {first - second:9.1f} | {batch * n / second:10.0f}")
+      best = min(timed(lambda: run(n, jax.random.key(2 + repeat))) for repeat in range(args.repeats))
+      print(f"{name:<16} | {batch:>7} | {n:>7} | {first - best:9.1f} | {batch * n / best:10.0f}")
 
 
 if __name__ == "__main__":

@@ -46,13 +46,14 @@ def test_sampling_is_deterministic_primed_and_conditioned():
   model = WaveNet(**TINY, global_categories=(("speaker", 3),))
   params = random_params(model, 16)
 
-  def draw(key, speaker, prime=None, temperature=1.0):
+  def draw(key, speaker, prime=None, temperature=1.0, unroll=1):
     conditioning = sampling.prepare_conditioning(model, params, 3, 0, {"speaker": jnp.full((3,), speaker)})
-    return np.asarray(sampling.sample(model, params, key, 50, conditioning, prime, temperature))
+    return np.asarray(sampling.sample(model, params, key, 50, conditioning, prime, temperature, unroll=unroll))
 
   first = draw(jax.random.key(1), 0)
   assert first.shape == (3, 50) and first.dtype == np.int32 and first.min() >= 0 and first.max() < 32
   np.testing.assert_array_equal(first, draw(jax.random.key(1), 0))
+  np.testing.assert_array_equal(first, draw(jax.random.key(1), 0, unroll=4))
   assert not np.array_equal(first, draw(jax.random.key(2), 0))
   assert not np.array_equal(first[0], first[1])  # Streams are independent.
   assert not np.array_equal(first, draw(jax.random.key(1), 2))

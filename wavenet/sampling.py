@@ -27,6 +27,8 @@ from dsp import mulaw
 from wavenet import mixture
 from wavenet.model import WaveNet
 
+UNROLL = 1  # sampler time steps per loop iteration (python -m benchmarks.bench_wavenet_sampling --unroll ...)
+
 
 class _Plan(NamedTuple):
   """Static layout of the shared tap buffer: layer l owns rows offsets[l] ... + lengths[l]."""
@@ -159,8 +161,8 @@ def teacher_forced(model, params, codes, conditioning):
   return jnp.swapaxes(heads, 0, 1)
 
 
-@functools.partial(jax.jit, static_argnames=("model", "num_samples"))
-def sample(model, params, key, num_samples, conditioning, prime=None, temperature=1.0):
+@functools.partial(jax.jit, static_argnames=("model", "num_samples", "unroll"))
+def sample(model, params, key, num_samples, conditioning, prime=None, temperature=1.0, unroll=UNROLL):
   """Generates `num_samples` codes per stream, one jit-compiled scan.
 
   Args:
@@ -172,6 +174,8 @@ def sample(model, params, key, num_samples, conditioning, prime=None, temperatur
     prime: optional [B, P] int32 codes of a seed clip, fed first (P >= 1);
       default one silent sample.
     temperature: > 0; scales the logits (or the mixture's scales).
+    unroll: time steps per iteration of the compiled loop (static; the same
+      samples for any value, only the speed changes).
 
   Returns:
     [B, N] int32 codes, the continuation of the prime.
@@ -197,5 +201,5 @@ def sample(model, params, key, num_samples, conditioning, prime=None, temperatur
 
   buffer = jnp.zeros((batch, plan.total, model.residual_channels), jnp.float32)
   initial = (buffer, jnp.zeros((batch,), jnp.int32))
-  _, drawn = jax.lax.scan(body, initial, (jnp.arange(total), forced, uniforms, local))
+  _, drawn = jax.lax.scan(body, initial, (jnp.arange(total), forced, uniforms, local), unroll=unroll)
   return drawn[prime_length - 1:].T
