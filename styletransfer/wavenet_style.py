@@ -94,8 +94,9 @@ def activations(model, params, inputs, layers, global_ids=None):
   return jnp.stack([out.activations[layer][0, -n:] for layer in layers])
 
 
+@functools.partial(jax.jit, static_argnames=("model", "layers"))
 def clip_activations(model, params, codes, layers, global_ids=None):
-  """Activations [len(layers), T, R] of a clip's codes [T], silence before it."""
+  """Activations [len(layers), T, R] of a clip's codes [T], silence before it (layers: a tuple of indices)."""
   one_hot = jax.nn.one_hot(codes, model.num_classes)
   return activations(model, params, pad_inputs(model, one_hot, codes.shape[0])[:codes.shape[0] + model.receptive_field - 1],
                      layers, global_ids)
@@ -358,7 +359,7 @@ def make_style_task(model, params, content_codes, style_codes, content_layer, st
   problem = Problem(model=model, objective=None, length=content_codes.shape[0], block=block, steps=steps,
                     learning_rate=learning_rate, global_ids=hashable_global_ids(global_ids))
   content_acts = clip_activations(model, params, content_codes, (content_layer,), problem.global_id_arrays)[0]
-  style_acts = clip_activations(model, params, style_codes, style_layers, problem.global_id_arrays)
+  style_acts = clip_activations(model, params, style_codes, tuple(style_layers), problem.global_id_arrays)
   slack = problem.num_blocks * problem.block + problem.window
 
   def with_weights(content_weight, style_weight):
