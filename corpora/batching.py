@@ -25,7 +25,7 @@ from dsp.errors import InputError
 # The mu-law code of every int16 value, indexed by its uint16 bit pattern:
 # dsp.quantize(dsp.from_int16(pcm)) == _CODE_OF_PCM[pcm.view(np.uint16)].
 _CODE_OF_PCM = dsp.quantize(dsp.from_int16(np.arange(2**16, dtype=np.uint16).view(np.int16)))
-NUM_CODES = 256  # mu-law levels of every batch's codes
+NUM_CODES = dsp.mulaw.MU + 1  # mu-law levels of every batch's codes (0 .. MU)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -32,6 +32,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from corpora import batching
 from dsp import mulaw, spectral
 from dsp.errors import InputError
 from training.checkpoint import load_model_checkpoint
@@ -42,7 +43,7 @@ from wavenet.model import WaveNet
 
 SAMPLE_RATE = 16000
 PRIORS = ("standard_normal", "flow")
-NUM_CLASSES = 256  # mu-law levels of the corpus codes and of the encoder's input
+NUM_CLASSES = batching.NUM_CODES  # mu-law levels of the corpus codes and of the encoder's input
 LOG_MEL_EPS = 1e-6  # added to the mel power before the encoder's log
 SILENCE_PEAK = 1e-3  # clips whose peak |x| is below this are silent
 DEFAULT_CHECKPOINT = "runs/vlae_small_fb"  # the CLIs' default run (not in the repo: train it first)
