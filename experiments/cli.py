@@ -31,8 +31,7 @@ def make_output_dir(path, flag="--out"):
     os.makedirs(path, exist_ok=True)
   except OSError as error:
     raise InputError(f"{flag} {path}: cannot create it ({error.strerror}); choose another directory") from None
-  if not os.access(path, os.W_OK):
-    raise InputError(f"{flag} {path}: not writable; choose another directory")
+  _check_writable(path, path, flag)
 
 
 def check_output_file(path, extensions, flag="--out"):
@@ -51,6 +50,11 @@ def check_output_file(path, extensions, flag="--out"):
   directory = os.path.dirname(os.path.abspath(path))
   if not os.path.isdir(directory):
     raise InputError(f"{flag} {path}: directory {directory} does not exist; create it first")
+  _check_writable(directory, path, flag)
+
+
+def _check_writable(directory, path, flag):
+  """Raises `InputError` naming `flag` and `path` unless a file can be created in `directory`."""
   try:
     with tempfile.TemporaryFile(dir=directory):
       pass

@@ -1,0 +1,73 @@
+"""The shared command-line plumbing: every bad output path is one `InputError` line naming its flag."""
+
+import errno
+import os
+import tempfile
+
+import pytest
+
+from dsp.errors import InputError
+from experiments import cli
+
+
+def refuse_temporary_files(monkeypatch):
+  """Makes every directory look unwritable, as a read-only mount does (root ignores permission bits)."""
+  def refuse(*args, **kwargs):
+    raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
+  monkeypatch.setattr(tempfile, "TemporaryFile", refuse)
+
+
+def test_make_output_dir_creates_parents(tmp_path):
+  path = tmp_path / "a" / "b"
+  cli.make_output_dir(str(path))
+  assert path.is_dir()
+
+
+def test_make_output_dir_under_a_file_names_the_flag(tmp_path):
+  (tmp_path / "file").write_text("x")
+  with pytest.raises(InputError, match=r"^--workdir .*file/out: cannot create it"):
+    cli.make_output_dir(str(tmp_path / "file" / "out"), flag="--workdir")
+
+
+def test_make_output_dir_unwritable(tmp_path, monkeypatch):
+  refuse_temporary_files(monkeypatch)
+  with pytest.raises(InputError, match=r"^--out .*: cannot write to .*Permission denied"):
+    cli.make_output_dir(str(tmp_path))
+
+
+@pytest.mark.parametrize("name, message", [
+    ("clip.mp3", r"give a path ending in \.wav or \.flac"),
+    ("missing/clip.wav", r"directory .*missing does not exist"),
+])
+def test_check_output_file_refuses(tmp_path, name, message):
+  with pytest.raises(InputError, match=message):
+    cli.check_output_file(str(tmp_path / name), (".wav", ".flac"))
+
+
+def test_check_output_file_accepts_any_case_and_unwritable_is_refused(tmp_path, monkeypatch):
+  cli.check_output_file(str(tmp_path / "clip.WAV"), (".wav",))
+  refuse_temporary_files(monkeypatch)
+  with pytest.raises(InputError, match=r"^--out .*clip\.wav: cannot write to"):
+    cli.check_output_file(str(tmp_path / "clip.wav"), (".wav",))
+
+
+def test_argument_parser_errors_are_input_errors():
+  parser = cli.ArgumentParser(prog="tool")
+  parser.add_argument("--seconds", type=float, required=True)
+  with pytest.raises(InputError, match=r"--seconds.*; see tool --help$"):
+    parser.parse_args([])
+
+
+def test_run_prints_one_line_and_exits_2(capsys):
+  def main(argv):
+    raise InputError(f"bad {argv[0]}")
+  with pytest.raises(SystemExit) as done:
+    cli.run(main, ["thing"])
+  assert done.value.code == 2
+  assert capsys.readouterr().err == "error: bad thing\n"
+
+
+def test_one_line_flag_error_keeps_flag_and_cause():
+  message = ("--config: Error whilst parsing config file:\n\nTraceback (most recent call last):\n"
+             "  File \"x.py\", line 3\nValueError: unknown variant 'big'; known: default, smoke")
+  assert cli.one_line_flag_error(message) == "--config: unknown variant 'big'; known: default, smoke"
