@@ -110,6 +110,27 @@ def trim_silence(audio, top_db=40.0):
   return trimmed
 
 
+def active_fraction(audio, sample_rate, threshold_db=-40.0, frame_seconds=0.025):
+  """Share of frames louder than `threshold_db`: tells speech-like audio from silence.
+
+  Args:
+    audio: [n_samples] float32 in [-1, 1].
+    sample_rate: Hz.
+    threshold_db: frame RMS threshold in dB full scale (0 dB: RMS 1).
+    frame_seconds: length of the non-overlapping frames; a partial last frame is dropped.
+
+  Returns:
+    A float in [0, 1]; 0 when the audio is shorter than one frame.
+  """
+  frame = max(1, int(round(frame_seconds * sample_rate)))
+  audio = np.asarray(audio, dtype=np.float64)
+  n_frames = audio.shape[-1] // frame
+  if n_frames == 0:
+    return 0.0
+  rms = np.sqrt(np.mean(audio[:n_frames * frame].reshape(n_frames, frame) ** 2, axis=1))
+  return float(np.mean(rms > 10 ** (threshold_db / 20)))
+
+
 def peak_normalize(audio, peak=0.95):
   """Scales so that max |audio| equals `peak`; silence is returned unchanged."""
   audio = np.asarray(audio, dtype=np.float32)

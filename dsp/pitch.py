@@ -4,8 +4,8 @@ import librosa
 import numpy as np
 
 
-def median_f0(audio, sample_rate, fmin=50.0, fmax=500.0):
-  """Median F0 over voiced frames, by probabilistic YIN (librosa.pyin).
+def f0_track(audio, sample_rate, fmin=50.0, fmax=500.0):
+  """Per-frame F0 by probabilistic YIN (librosa.pyin).
 
   Args:
     audio: [n_samples] float32 in [-1, 1].
@@ -13,13 +13,25 @@ def median_f0(audio, sample_rate, fmin=50.0, fmax=500.0):
     fmin, fmax: search range in Hz; the default spans male and female speech.
 
   Returns:
-    Median F0 in Hz as a float, NaN when no frame is voiced.
+    [n_frames] float F0 in Hz, NaN where a frame is unvoiced; empty when the
+    audio is shorter than one pYIN frame (1024 samples, 2048 above 24 kHz).
   """
   audio = np.asarray(audio, dtype=np.float32)
   frame_length = 2048 if sample_rate > 24000 else 1024
   if audio.shape[-1] < frame_length:
-    return float("nan")
-  f0, voiced, _ = librosa.pyin(audio, fmin=fmin, fmax=fmax, sr=sample_rate,
-                               frame_length=frame_length)
-  voiced_f0 = f0[voiced & np.isfinite(f0)]
-  return float(np.median(voiced_f0)) if voiced_f0.size else float("nan")
+    return np.zeros(0)
+  f0, voiced, _ = librosa.pyin(audio, fmin=fmin, fmax=fmax, sr=sample_rate, frame_length=frame_length)
+  return np.where(voiced & np.isfinite(f0), f0, np.nan)
+
+
+def median_f0(audio, sample_rate, fmin=50.0, fmax=500.0):
+  """Median F0 in Hz over the voiced frames of `f0_track` (same arguments); NaN when none is voiced."""
+  return track_summary(f0_track(audio, sample_rate, fmin, fmax))[0]
+
+
+def track_summary(track):
+  """(median F0 in Hz over voiced frames or NaN, share of frames voiced in [0, 1]) of an `f0_track`."""
+  voiced = track[np.isfinite(track)]
+  if not voiced.size:
+    return float("nan"), 0.0
+  return float(np.median(voiced)), voiced.size / track.size

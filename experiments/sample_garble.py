@@ -84,19 +84,21 @@ def main(argv):
   print(f"sampled {len(streams)} x {args.seconds:g} s in {elapsed:.1f} s (compilation included)")
   paths = [os.path.join(args.out, f"{name}.wav") for name, _, _ in streams]
   width = max(len(path) for path in paths + ["file"])
-  print(f"{'file':<{width}} {'condition':<18} {'median F0 (Hz)':>14}")
+  print(f"{'file':<{width}} {'condition':<18} {'active %':>8} {'voiced %':>8} {'median F0 (Hz)':>14}")
   f0_by_condition = {}
   for path, (name, speaker, gender), clip in zip(paths, streams, audio):
     dsp.save_audio(path, clip, SAMPLE_RATE)
     condition = labels["gender"][gender] + ("" if speaker < 0 else f" ({labels['speaker'][speaker]})")
     dsp.save_spectrogram_png(os.path.join(args.out, f"{name}.png"), clip, SAMPLE_RATE, f"{name}: {condition}")
-    f0 = dsp.median_f0(clip, SAMPLE_RATE)
+    f0, voiced_fraction = dsp.track_summary(dsp.f0_track(clip, SAMPLE_RATE))
     f0_by_condition.setdefault(condition, []).append(f0)
-    print(f"{path:<{width}} {condition:<18} {'-' if np.isnan(f0) else f'{f0:.1f}':>14}")
+    print(f"{path:<{width}} {condition:<18} {100 * dsp.active_fraction(clip, SAMPLE_RATE):>8.0f} "
+          f"{100 * voiced_fraction:>8.0f} {'-' if np.isnan(f0) else f'{f0:.1f}':>14}")
   for condition, values in f0_by_condition.items():
     voiced = [f0 for f0 in values if not np.isnan(f0)]
     spread = f", median F0 {min(voiced):.1f}-{max(voiced):.1f} Hz" if voiced else ""
     print(f"{condition}: {len(voiced)} of {len(values)} voiced{spread}")
+  print("active %: share of 25 ms frames above -40 dBFS; voiced %: share of pYIN frames voiced")
 
 
 if __name__ == "__main__":

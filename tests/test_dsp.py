@@ -168,6 +168,22 @@ def test_median_f0_of_a_harmonic_tone(frequency):
   assert np.isnan(dsp.median_f0(np.zeros(RATE, np.float32), RATE))
 
 
+def test_voiced_fraction_of_a_tone_then_silence():
+  audio = np.concatenate([tone(150.0, 1.0), np.zeros(RATE, np.float32)])
+  median, voiced = dsp.track_summary(dsp.f0_track(audio, RATE))
+  assert voiced == pytest.approx(0.5, abs=0.05) and median == pytest.approx(150.0, rel=0.02)
+  empty = dsp.f0_track(np.zeros(100, np.float32), RATE)
+  assert empty.size == 0 and np.isnan(dsp.track_summary(empty)[0]) and dsp.track_summary(empty)[1] == 0.0
+
+
+def test_active_fraction_counts_frames_above_the_threshold():
+  frame = int(0.025 * RATE)
+  quiet, loud = np.full(3 * frame, 0.005, np.float32), np.full(frame, 0.1, np.float32)  # -46 dB, -20 dB
+  assert dsp.active_fraction(np.concatenate([quiet, loud, loud[:frame // 2]]), RATE) == 0.25
+  assert dsp.active_fraction(quiet, RATE, threshold_db=-50.0) == 1.0
+  assert dsp.active_fraction(loud[:frame - 1], RATE) == 0.0
+
+
 def test_spectrogram_pngs_are_written(tmp_path):
   dsp.save_spectrogram_png(tmp_path / "one.png", tone(300.0, 0.5), RATE, "tone")
   dsp.save_spectrograms_png(tmp_path / "two.png", [("a", tone(300.0, 0.5)), ("b", tone(600.0, 0.3))], RATE)
