@@ -118,14 +118,19 @@ def eval_windows(clips, crop):
   return clip, end
 
 
-def eval_batches(clips, batch_size, context, crop):
+def eval_batches(clips, batch_size, context, crop, max_windows=None):
   """Walks every `eval_windows` window once, in order, `batch_size` at a time.
 
+  With `max_windows`, only that many windows, evenly spaced over the whole
+  split (so every part of it, e.g. every speaker, is represented).
   The last batch is padded as in `corpora.packed.padded_rows`: weight the
   per-window loss by `weight` and divide by its sum.
   """
   _check_sizes(batch_size, context, crop)
   clip, end = eval_windows(clips, crop)
+  if max_windows is not None and max_windows < len(clip):
+    kept = np.unique(np.linspace(0, len(clip) - 1, max(max_windows, 1)).round().astype(np.int64))
+    clip, end = clip[kept], end[kept]
   for rows, weight in packed.padded_rows(len(clip), batch_size):
     batch = windows(clips, clip[rows], end[rows], context, crop)
     batch["weight"] = weight

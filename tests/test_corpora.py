@@ -279,6 +279,13 @@ def test_eval_batches_walk_fixed_crops_once():
   assert np.all(batches[0]["audio"][2, :150] == 0) and np.all(batches[0]["audio"][2, 150:] > 0)
 
 
+def test_eval_batches_max_windows_spreads_over_the_split():
+  clips = _clips([1200, 450, 2000])  # windows of speakers 0, 0, 1, 2, 2, 2, 2
+  speakers = [np.concatenate([b["speaker"][b["weight"] > 0] for b in batching.eval_batches(
+      clips, batch_size=2, context=100, crop=500, max_windows=n)]).tolist() for n in (4, 7, 50)]
+  assert speakers == [[0, 1, 2, 2], [0, 0, 1, 2, 2, 2, 2], [0, 0, 1, 2, 2, 2, 2]]
+
+
 def test_build_corpus_cli_bad_input_is_one_line_and_exit_2(tmp_path):
   result = subprocess.run(
       [sys.executable, "-m", "experiments.build_corpus", "--name", "nope", "--config", "small", "--data-dir", str(tmp_path)],

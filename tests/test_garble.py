@@ -1,4 +1,4 @@
-"""WaveNet on voices/small end to end: smoke training via the CLI, then sample_garble and wavenet_style."""
+"""WaveNet on voices/small end to end: smoke training via the CLI, then sample_garble, eval_wavenet and wavenet_style."""
 
 import json
 import os
@@ -8,10 +8,15 @@ import sys
 import numpy as np
 import pytest
 
+import corpora
 import dsp
-from experiments import cli, sample_garble, wavenet_style, wavenet_style_pairs
+from corpora import batching
+from experiments import cli, eval_wavenet, sample_garble, wavenet_style, wavenet_style_pairs
 from experiments.configs import wavenet_voices
 from training.checkpoint import load_model_checkpoint
+from wavenet import evaluate as wavenet_evaluate
+from wavenet import loss as wavenet_loss
+from wavenet import pretrained
 from wavenet import train as wavenet_train
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -82,6 +87,29 @@ def test_sample_garble_refuses_missing_and_foreign_checkpoints(tmp_path, capsys)
   with pytest.raises(SystemExit):
     cli.run(sample_garble.main, ["--checkpoint", str(tmp_path)])
   assert "holds no checkpoint" in capsys.readouterr().err
+
+
+def test_eval_wavenet_matches_the_training_loss_and_prints_each_speaker(smoke_run, voices_dir, capsys):
+  model, params, _ = pretrained.load_wavenet(smoke_run)
+  clips = batching.preload(corpora.load_split("voices", "small", "validation", voices_dir))
+  batches = list(batching.eval_batches(clips, 2, model.receptive_field, 64, max_windows=5))
+  scores = wavenet_evaluate.bits_per_window(model, params, batches, ("speaker", "gender"))
+  loss_fn = wavenet_loss.make_loss_fn(model, ("speaker", "gender"))
+  weights = [batch["weight"].sum() for batch in batches]
+  nats = sum(float(loss_fn(params, batch, None)[0]) * weight for batch, weight in zip(batches, weights)) / sum(weights)
+  assert scores["bits"].shape == (5,) and scores["bits"].mean() == pytest.approx(nats / np.log(2), rel=1e-5)
+  absent = wavenet_evaluate.bits_per_window(model, params, batches, ("speaker", "gender"), drop_speaker=True)
+  assert not np.allclose(absent["bits"], scores["bits"])
+  common = ["--checkpoint", smoke_run, "--data-dir", voices_dir, "--crop", "64"]
+  eval_wavenet.main(common + ["--corpus-config", "small", "--max-windows", "5"])
+  lines = capsys.readouterr().out.splitlines()
+  assert [line.split()[0] for line in lines[2:]] == ["flite_slt", "flite_rms", "all", "all", "all"]
+  assert lines[-1].split()[:2] == ["all", "5"] and float(lines[-1].split()[2]) == pytest.approx(scores["bits"].mean(),
+                                                                                            abs=1e-3)
+  with pytest.raises(SystemExit) as exit_info:
+    cli.run(eval_wavenet.main, common + ["--corpus-config", "full"])
+  error = capsys.readouterr().err
+  assert exit_info.value.code == 2 and error.count("\n") == 1 and "trained on other speakers" in error
 
 
 def test_wavenet_style_cli_writes_both_decodings_and_refuses_bad_layers(smoke_run, tmp_path, capsys):
