@@ -38,7 +38,7 @@ def starting_clips(args, model, params, names, corpus, tag):
   if args.input:
     loaded = [(os.path.basename(path), dsp.load_audio(path, model.sample_rate)[:length]) for path in args.input]
     for path, (_, audio) in zip(args.input, loaded):
-      tagger_style.check_clip(audio, model.sample_rate, path)
+      tagger_style.check_clip(audio, model, path)
     return loaded
   clips = tagging.preload(corpora.load_split(*corpus, "test", args.data_dir))
   chosen = []

@@ -43,7 +43,7 @@ def load_clip(spec, model, corpus, seconds, data_dir):
     audio = clips.clip(index)[:length]
   else:
     audio = dsp.load_audio(spec, model.sample_rate)[:length]
-  tagger_style.check_clip(audio, model.sample_rate, spec)
+  tagger_style.check_clip(audio, model, spec)
   return audio
 
 

@@ -81,15 +81,14 @@ def tag_index(names, tag):
   return names.index(tag)
 
 
-def check_clip(audio, sample_rate, name):
-  """Raises `InputError` unless `audio` ([n] float32) is at least one second and not silent.
+def check_clip(audio, model, name):
+  """Raises `InputError` unless `audio` ([n] float32) is long enough for `model` (a `Tagger`) and not silent.
 
-  One second (well above the raw frontend's filter plus three pooling stages)
-  is the shortest clip the tagger is meant to hear; a silent clip gives a zero
-  SNR budget, so nothing could change.
+  A silent clip gives a zero SNR budget, so nothing could change.
   """
-  if len(audio) < sample_rate:
-    raise InputError(f"{name}: {len(audio)} samples, shorter than one second ({sample_rate}); give a longer clip")
+  if len(audio) < model.min_samples():
+    raise InputError(f"{name}: {len(audio)} samples, shorter than the tagger's shortest input "
+                     f"({model.min_samples()} samples); give a longer clip")
   if not np.any(audio):
     raise InputError(f"{name}: the clip is silent; give one with sound")
 
@@ -125,7 +124,8 @@ def fool(model, params, audio, tag, *, steps, learning_rate, leash="l2", leash_w
   if leash not in LEASHES:
     raise InputError(f"unknown leash {leash!r}; choose one of {', '.join(LEASHES)}")
   target_logit = jnp.log(target_probability / (1.0 - target_probability))
-  radius = jnp.sqrt(jnp.sum(jnp.square(audio))) * 10.0 ** (-min_snr_db / 20.0)
+  # A hair (1e-4, 0.001 dB) inside the ball, so that float32 rounding cannot put the SNR below min_snr_db.
+  radius = jnp.sqrt(jnp.sum(jnp.square(audio))) * 10.0 ** (-min_snr_db / 20.0) * (1.0 - 1e-4)
   reference_mel = _log_mel(model, audio)
 
   def objective(change):

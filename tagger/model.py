@@ -84,6 +84,9 @@ class Tagger(nn.Module):
     """
     if self.frontend not in FRONTENDS:
       raise InputError(f"unknown frontend {self.frontend!r}; choose one of {', '.join(FRONTENDS)}")
+    if audio.shape[-1] < self.min_samples():
+      raise InputError(f"{audio.shape[-1]} samples is shorter than this tagger's shortest input, "
+                       f"{self.min_samples()} samples ({self.min_samples() / self.sample_rate:.3f} s); give longer audio")
     x = self.frames(audio)
     activations = {"frontend": x}
     if self.frontend == "lstm":
@@ -104,6 +107,14 @@ class Tagger(nn.Module):
     hidden = nn.Dropout(self.dropout, deterministic=not train)(hidden)
     logits = nn.Dense(self.num_tags, name="logits")(hidden)
     return (logits, activations) if return_activations else logits
+
+  def min_samples(self):
+    """The shortest input in samples: it leaves the last stage (or the LSTM) one frame."""
+    frames = self.lstm_pool if self.frontend == "lstm" else self.pool ** (len(self.stage_channels) - 1)
+    if self.frontend == "raw":
+      stride = self.filter_stride or self.hop
+      return self.filter_length + (frames * (self.hop // stride) - 1) * stride
+    return (frames - 1) * self.hop  # log-mel frames are centred: 1 + n_samples // hop of them
 
   def layer_names(self):
     """The activation names this tagger returns, shallow to deep."""

@@ -115,6 +115,29 @@ def test_pooled_filterbank_is_the_max_of_finer_filter_outputs():
     build_model(dict(config, filter_stride=24), 3).init(jax.random.key(1), audio)
 
 
+@pytest.mark.parametrize("fields, body_frames", [
+    ({"frontend": "raw"}, 4 ** 2),
+    ({"frontend": "raw", "filter_stride": 16}, 4 ** 2),
+    ({"frontend": "logmel"}, 4 ** 2),
+    ({"frontend": "lstm"}, 2),
+])
+def test_min_samples_is_the_shortest_input_the_body_can_pool(fields, body_frames):
+  config = dict(tagger_music.get_config("smoke").model.to_dict(), stage_channels=(8, 8, 8), pool=4, lstm_pool=2,
+                hop=128, filter_length=512, **fields)
+  model = build_model(config, 3)
+  shortest = model.min_samples()
+  audio = jax.random.uniform(jax.random.key(0), (1, shortest), minval=-0.5, maxval=0.5)
+  params = model.init(jax.random.key(1), audio)
+  logits, activations = model.apply(params, audio, return_activations=True)
+  assert logits.shape == (1, 3) and activations["frontend"].shape[1] == body_frames
+  # The same frontend under a body that pools nothing has one frame fewer at one sample fewer.
+  unpooled = build_model(dict(config, stage_channels=(8,), lstm_pool=1), 3)
+  _, activations = unpooled.apply(unpooled.init(jax.random.key(1), audio), audio[:, :-1], return_activations=True)
+  assert activations["frontend"].shape[1] == body_frames - 1
+  with pytest.raises(InputError, match=f"{shortest - 1} samples is shorter than this tagger's shortest input, {shortest}"):
+    model.apply(params, audio[:, :-1])
+
+
 def test_unknown_frontend_is_refused():
   with pytest.raises(InputError, match="unknown frontend 'cnn'"):
     build_model({"frontend": "cnn"}, 3)
@@ -175,8 +198,10 @@ def test_eval_outputs_go_to_the_run_directory_not_into_the_checkpoints():
 
 
 def test_style_and_fooling_refuse_short_and_silent_clips():
-  with pytest.raises(InputError, match="shorter than one second"):
-    tagger_style.check_clip(np.ones(15999, np.float32), 16000, "a.wav")
+  model = build_model(tagger_music.get_config("smoke").model, 3)
+  shortest = model.min_samples()
+  with pytest.raises(InputError, match=f"a.wav: {shortest - 1} samples, shorter than the tagger's shortest input"):
+    tagger_style.check_clip(np.ones(shortest - 1, np.float32), model, "a.wav")
   with pytest.raises(InputError, match="silent"):
-    tagger_style.check_clip(np.zeros(16000, np.float32), 16000, "b.wav")
-  tagger_style.check_clip(np.full(16000, 0.1, np.float32), 16000, "c.wav")
+    tagger_style.check_clip(np.zeros(shortest, np.float32), model, "b.wav")
+  tagger_style.check_clip(np.full(shortest, 0.1, np.float32), model, "c.wav")

@@ -46,9 +46,13 @@ def test_fooling_raises_the_tag_and_keeps_the_snr_bound(tiny_tagger, leash):
                              min_snr_db=25.0, target_probability=0.99)
   after = float(tagger_style.probabilities(model, params, result.audio)[1])
   assert after > before + 0.05
-  assert tagger_style.snr_db(audio, result.audio) >= 25.0 - 1e-3
+  assert tagger_style.snr_db(audio, result.audio) >= 25.0
   assert float(jnp.abs(result.audio).max()) <= 1.0
   assert result.trace.shape == (30,) and float(result.trace[0]) == pytest.approx(before, abs=1e-5)
+  # Steps large enough to push the change onto the SNR ball: the bound still holds (float32 rounding included).
+  pushed = tagger_style.fool(model, params, audio, 1, steps=30, learning_rate=3e-2, leash=leash, leash_weight=0.0,
+                             min_snr_db=25.0, target_probability=0.99)
+  assert 25.0 <= tagger_style.snr_db(audio, pushed.audio) < 25.01
 
 
 def test_style_transfer_lowers_its_objective(tiny_tagger):
@@ -85,7 +89,7 @@ def test_fooling_and_style_clis_write_their_outputs_and_refuse_bad_tags(music_di
   assert done.returncode == 0, done.stderr
   report = json.load(open(os.path.join(out, "fooling.json")))
   row = report["clips"][0]
-  assert row["snr_db"] >= 20.0 - 1e-3 and set(row["probabilities_after"]) == set(row["probabilities_before"])
+  assert row["snr_db"] >= 20.0 and set(row["probabilities_after"]) == set(row["probabilities_before"])
   for name in ("clip0_original.wav", "clip0_original.png", "clip0_fooled.wav", "clip0_fooled.png", "clip0.png"):
     assert os.path.getsize(os.path.join(out, name)) > 100
   style_out = str(tmp_path / "style.wav")

@@ -222,6 +222,16 @@ def test_build_vlae_rejects_a_decoder_with_other_than_256_classes():
     audio.build_vlae(config)
 
 
+def test_build_vlae_rejects_a_flow_prior_over_local_latents():
+  config = vlae_voices.get_config("smoke").model
+  config.prior = "flow"
+  assert config.local_latent_features > 0
+  with pytest.raises(dsp.InputError, match="flow prior models a fixed-length latent"):
+    audio.build_vlae(config)
+  config.local_latent_features = 0
+  assert isinstance(audio.build_vlae(config).prior, audio.AutoregressiveFlowPrior)
+
+
 def test_decoding_past_the_local_latent_frames_is_an_input_error(smoke_model):
   model, params = smoke_model
   z = np.zeros((1, 4 + 2 * 2), np.float32)  # two local frames: 2048 samples

@@ -184,6 +184,9 @@ def build_vlae(model_config):
     raise InputError(f"decoder.num_classes is {config['decoder']['num_classes']}, but the corpus codes and the encoder "
                      f"use {NUM_CLASSES} mu-law levels; set decoder.num_classes={NUM_CLASSES}")
   latent, local, local_hop = config["latent_features"], config["local_latent_features"], config["local_hop"]
+  if config["prior"] == "flow" and local:
+    raise InputError("the flow prior models a fixed-length latent, but local latents grow with the clip; "
+                     "set prior=standard_normal or local_latent_features=0")
   if local and local_hop % config["encoder"]["hop"]:
     raise InputError(f"local_hop {local_hop} must be a multiple of the encoder's STFT hop {config['encoder']['hop']}")
   wavenet = WaveNet(**dict(config["decoder"]), input_kernel_size=1, global_vector_channels=latent,
