@@ -29,29 +29,7 @@ from dsp.files import atomic_path
 from experiments import cli
 from tagger import evaluate
 from tagger.pretrained import load_tagger
-
-
-def run_directory(path):
-  """The training workdir of a checkpoint path: a workdir, its checkpoints/ folder or one step's folder."""
-  path = os.path.abspath(path)
-  if os.path.basename(path).isdigit():
-    path = os.path.dirname(path)
-  if os.path.basename(path) == "checkpoints":
-    path = os.path.dirname(path)
-  return path
-
-
-def checkpoint_steps(workdir):
-  """The steps of the checkpoints kept in `workdir`/checkpoints, ascending.
-
-  Raises:
-    InputError: none there.
-  """
-  directory = os.path.join(workdir, "checkpoints")
-  steps = sorted(int(name) for name in os.listdir(directory) if name.isdigit()) if os.path.isdir(directory) else []
-  if not steps:
-    raise InputError(f"{workdir}: holds no checkpoints to select from; pass a workdir of experiments.train_tagger")
-  return steps
+from training.checkpoint import checkpoint_steps, locate_checkpoint
 
 
 def split_clips(corpus_name, corpus_config, split, data_dir):
@@ -66,7 +44,10 @@ def select_checkpoint(workdir, split, data_dir, batch_size, window):
     (its folder, [(step, mean ROC-AUC)] of every kept checkpoint).
   """
   scores, clips = [], None
-  for step in checkpoint_steps(workdir):
+  steps = checkpoint_steps(os.path.join(workdir, "checkpoints"))
+  if not steps:
+    raise InputError(f"{workdir}: holds no checkpoints to select from; pass a workdir of experiments.train_tagger")
+  for step in steps:
     model, params, _, (corpus_name, corpus_config) = load_tagger(os.path.join(workdir, "checkpoints", str(step)))
     clips = clips or split_clips(corpus_name, corpus_config, split, data_dir)
     _, mean = evaluate.roc_auc_per_tag(clips.tags, evaluate.predict(model, params, clips, batch_size, window))
@@ -107,7 +88,7 @@ def main(argv):
     raise InputError(f"corpus {corpus_name}/{corpus_config} in {corpora.resolve_data_dir(args.data_dir)} has other "
                      "tags than the checkpoint; pass the --data-dir it was trained on")
   clips = split_clips(corpus_name, corpus_config, args.split, args.data_dir)
-  out = args.out or os.path.join(args.workdir or run_directory(path), f"eval_{args.split}")
+  out = args.out or os.path.join(args.workdir or locate_checkpoint(path)[0], f"eval_{args.split}")
   cli.make_output_dir(out, "output directory")
 
   start = time.perf_counter()

@@ -44,7 +44,7 @@ class Tagger(nn.Module):
   filter_stride: int | None = None  # None: hop (one filterbank output per frame, no pooling)
   n_fft: int = 512
   frontend_channels: int = 64
-  stage_channels: tuple = (64, 128, 128)
+  stage_channels: tuple = (64, 96, 128)
   stage_kernel: int = 8
   pool: int = 4
   lstm_channels: int = 128

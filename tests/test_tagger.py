@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 
 from dsp.errors import InputError
-from experiments import eval_tagger
 from experiments.configs import tagger_music
 from styletransfer import tagger_style
 from tagger import evaluate
@@ -189,12 +188,6 @@ def test_smoke_training_runs_and_evaluates(music_dir, tmp_path):
   refused = subprocess.run([sys.executable, "-m", "experiments.eval_tagger", "--workdir", workdir, "--select-on",
                             "test"], cwd=REPO_ROOT, capture_output=True, text=True, check=False)
   assert refused.returncode == 2 and "select on another" in refused.stderr and "Traceback" not in refused.stderr
-
-
-def test_eval_outputs_go_to_the_run_directory_not_into_the_checkpoints():
-  assert eval_tagger.run_directory("runs/x") == os.path.abspath("runs/x")
-  assert eval_tagger.run_directory("runs/x/checkpoints") == os.path.abspath("runs/x")
-  assert eval_tagger.run_directory("runs/x/checkpoints/2000") == os.path.abspath("runs/x")
 
 
 def test_style_and_fooling_refuse_short_and_silent_clips():

@@ -15,7 +15,7 @@ import pytest
 
 import dsp
 from dsp.errors import InputError
-from training.checkpoint import load_model_checkpoint
+from training.checkpoint import load_model_checkpoint, locate_checkpoint
 from training import metrics
 from training.loop import train
 from wavenet import loss as loss_lib
@@ -116,6 +116,26 @@ def test_validation_metrics_weight_each_batch_by_its_real_rows(tmp_path):
   evals = {name: value for _, name, value in metrics.read_metrics(tmp_path) if name.startswith("eval/")}
   assert evals["eval/loss"] == pytest.approx((4 * 1.0 + 1 * 3.0) / 5)
   assert evals["eval/bits_per_row"] == pytest.approx(1.4 / np.log(2.0))
+
+
+def test_checkpoints_fall_on_the_interval_and_the_last_step_only(tmp_path):
+  run(tmp_path, 7, checkpoint_every=3, keep_checkpoints=5)
+  assert sorted(int(name) for name in os.listdir(tmp_path / "checkpoints") if name.isdigit()) == [3, 6, 7]
+
+
+def test_locate_checkpoint_resolves_workdir_checkpoints_folder_and_step_folder(tmp_path):
+  for step in (3, 10):
+    os.makedirs(tmp_path / "run" / "checkpoints" / str(step) / "state")
+  os.makedirs(tmp_path / "run" / "checkpoints" / "11.orbax-checkpoint-tmp-0")  # An unfinished save.
+  run, checkpoints = str(tmp_path / "run"), str(tmp_path / "run" / "checkpoints")
+  newest = (run, os.path.join(checkpoints, "10"), 10)
+  assert locate_checkpoint(run) == newest
+  assert locate_checkpoint(checkpoints) == newest
+  assert locate_checkpoint(os.path.join(checkpoints, "3")) == (run, os.path.join(checkpoints, "3"), 3)
+  with pytest.raises(InputError, match="holds no checkpoint"):
+    locate_checkpoint(str(tmp_path))
+  with pytest.raises(InputError, match="no such checkpoint directory"):
+    locate_checkpoint(str(tmp_path / "missing"))
 
 
 def test_checkpoint_of_another_config_is_refused(tmp_path):

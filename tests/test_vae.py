@@ -302,6 +302,28 @@ def test_digits_are_binarised_from_a_fixed_split():
   assert not np.array_equal(batch, mnist.train_batch(splits.train, seed=0, step=4, batch_size=16))
 
 
+def test_evaluation_binarisations_are_streams_of_their_own():
+  images = np.full((50, 64), 0.5, np.float32)
+  streams = [mnist.fixed_binarization(images, 0, "validation"), mnist.fixed_binarization(images, 0, "test"),
+             mnist.binarize(images, np.random.default_rng([0, 0]))]  # the stream of training step 0
+  np.testing.assert_array_equal(streams[0], mnist.fixed_binarization(images, 0, "validation"))
+  assert all(not np.array_equal(streams[i], streams[j]) for i, j in ((0, 1), (0, 2), (1, 2)))
+
+
+def test_evaluation_batches_score_the_negative_elbo_without_free_bits():
+  config = vae_digits.get_config("smoke")
+  model = mnist.build_vae(dict(config.model.to_dict(), image_shape=[8, 8]))
+  images = jnp.asarray(mnist.fixed_binarization(mnist.load_digits().test[:8], 0, "test"))
+  key = jax.random.key(0)
+  params = model.init(key, images, key)
+  loss_fn = train_mnist.make_loss_fn(model, kl_warmup_steps=0, free_bits=100.0)
+  batch = {"image": images, "step": np.zeros(8, np.int32)}
+  trained, metrics = loss_fn(params, batch, key)
+  evaluated, _ = loss_fn(params, dict(batch, weight=np.ones(8, np.float32)), key)
+  assert float(evaluated) == pytest.approx(-float(metrics["elbo"]), rel=1e-6)
+  assert float(trained) > float(evaluated) + 1.0  # the free-bits floor only in training
+
+
 def test_smoke_config_trains_through_the_shared_loop_and_evaluates(tmp_path):
   config = vae_digits.get_config("smoke")
   metrics = train_mnist.train_and_evaluate(config, str(tmp_path))

@@ -174,21 +174,6 @@ def test_evaluate_writes_the_table_row(smoke_run, voices_dir):
   assert baseline["validation_bits_per_sample"] != result["validation_bits_per_sample"]
 
 
-def test_locate_checkpoint_resolves_workdir_checkpoints_folder_and_step_folder(tmp_path):
-  for step in (3, 10):
-    os.makedirs(tmp_path / "run" / "checkpoints" / str(step) / "state")
-  os.makedirs(tmp_path / "run" / "checkpoints" / "11.orbax-checkpoint-tmp-0")  # An unfinished save.
-  run, checkpoints = str(tmp_path / "run"), str(tmp_path / "run" / "checkpoints")
-  newest = (run, os.path.join(checkpoints, "10"), 10)
-  assert audio.locate_checkpoint(run) == newest
-  assert audio.locate_checkpoint(checkpoints) == newest
-  assert audio.locate_checkpoint(os.path.join(checkpoints, "3")) == (run, os.path.join(checkpoints, "3"), 3)
-  with pytest.raises(dsp.InputError, match="holds no checkpoint"):
-    audio.locate_checkpoint(str(tmp_path))
-  with pytest.raises(dsp.InputError, match="no such checkpoint directory"):
-    audio.locate_checkpoint(str(tmp_path / "missing"))
-
-
 def test_central_windows_take_the_centre_with_context_and_pad_short_clips():
   pcm = np.arange(1, 14, dtype=np.int16) * 1000  # clip 0: 10 samples, clip 1: 3 samples
   clips = batching.Clips(samples=pcm, starts=np.array([0, 10]), lengths=np.array([10, 3]),

@@ -23,7 +23,12 @@ class Checkpointer:
     self.directory = os.path.join(os.path.abspath(workdir), "checkpoints")
     self._manager = ocp.CheckpointManager(
         self.directory, item_names=("state", "config"),
-        options=ocp.CheckpointManagerOptions(max_to_keep=keep, save_interval_steps=save_every, create=True))
+        options=ocp.CheckpointManagerOptions(
+            max_to_keep=keep, create=True,
+            # Every `save_every` steps and on preemption; not Orbax's default extra save of the first step.
+            save_decision_policy=ocp.checkpoint_managers.AnySavePolicy([
+                ocp.checkpoint_managers.FixedIntervalPolicy(save_every),
+                ocp.checkpoint_managers.PreemptionCheckpointingPolicy()])))
 
   def latest_step(self):
     return self._manager.latest_step()
@@ -80,29 +85,55 @@ def _read_only_manager(directory):
     logger.setLevel(level)
 
 
-def load_model_checkpoint(path):
-  """Reads a checkpoint for inference.
+def checkpoint_steps(folder):
+  """The steps of the checkpoints in `folder` (its all-digit subfolders), ascending; [] if none or no folder.
+
+  Orbax writes a checkpoint under a temporary name and renames it when
+  complete, so an unfinished save is never listed.
+  """
+  if not os.path.isdir(folder):
+    return []
+  return sorted(int(name) for name in os.listdir(folder) if name.isdigit() and os.path.isdir(os.path.join(folder, name)))
+
+
+def locate_checkpoint(path):
+  """Resolves a checkpoint path: (workdir, step folder, step).
 
   Args:
-    path: a run's workdir, its `checkpoints` folder, or one step's folder.
+    path: a run's workdir, its `checkpoints` folder, or one step's folder
+      (`checkpoints/STEP`); the first two mean their newest step.
 
   Returns:
-    (model_config dict, params pytree of numpy arrays, labels dict).
+    (workdir: the run directory, where outputs about the run belong (never
+    inside the Orbax tree); step folder: absolute path of the checkpoint;
+    step: its training step, int).
+
+  Raises:
+    InputError: the path does not exist or holds no checkpoint.
   """
   path = os.path.abspath(path)
   if not os.path.isdir(path):
     raise InputError(f"{path}: no such checkpoint directory; pass a training workdir or its checkpoints folder")
-  for candidate in (os.path.join(path, "checkpoints"), path):
-    if os.path.isdir(candidate):
-      manager = _read_only_manager(candidate)
-      step = manager.latest_step()
-      if step is not None:
-        return _read_step(manager, step, path)
-  step_dir = os.path.dirname(path)
+  for workdir, folder in ((path, os.path.join(path, "checkpoints")), (os.path.dirname(path), path)):
+    steps = checkpoint_steps(folder)
+    if steps:
+      return workdir, os.path.join(folder, str(steps[-1])), steps[-1]
   if os.path.basename(path).isdigit():
-    manager = _read_only_manager(step_dir)
-    return _read_step(manager, int(os.path.basename(path)), path)
-  raise InputError(f"{path}: holds no checkpoint; pass a training workdir or its checkpoints folder")
+    return os.path.dirname(os.path.dirname(path)), path, int(os.path.basename(path))
+  raise InputError(f"{path}: holds no checkpoint; pass a training workdir, its checkpoints folder or one step's folder")
+
+
+def load_model_checkpoint(path):
+  """Reads a checkpoint for inference.
+
+  Args:
+    path: a run's workdir, its `checkpoints` folder, or one step's folder (see `locate_checkpoint`).
+
+  Returns:
+    (model_config dict, params pytree of numpy arrays, labels dict).
+  """
+  _, step_folder, step = locate_checkpoint(path)
+  return _read_step(_read_only_manager(os.path.dirname(step_folder)), step, os.path.abspath(path))
 
 
 def _read_step(manager, step, path):

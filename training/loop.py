@@ -181,9 +181,11 @@ def train(*, workdir, model_config, init_params, loss_fn, train_batch, eval_batc
                                   **{"train/samples_per_s": samples_per_batch * interval_steps / elapsed,
                                      "train/step_ms": 1000.0 * elapsed / interval_steps}))
           interval_start, interval_steps = time.perf_counter(), 0
+        side_start = time.perf_counter()
         if done % train_config.eval_every == 0 or done == train_config.num_steps:
           evaluate(done)
         checkpointer.save(done, state, model_config, labels or {}, force=done == train_config.num_steps or bool(stop.requested))
+        interval_start += time.perf_counter() - side_start  # Throughput counts training steps, not these.
         if stop.requested:
           print(f"\nstopped by signal at step {done}; checkpoint saved, rerun the same command to resume")
           break

@@ -23,7 +23,6 @@ conditioned on local frame j // local_hop, in training and in sampling alike.
 
 import functools
 import math
-import os
 from typing import Any
 
 import flax
@@ -212,47 +211,13 @@ def init_params(model, key, crop):
   return model.init(key, window, key)
 
 
-def _steps(folder):
-  """The step numbers of the checkpoints in `folder` (its all-digit subfolders)."""
-  if not os.path.isdir(folder):
-    return []
-  return [int(name) for name in os.listdir(folder) if name.isdigit() and os.path.isdir(os.path.join(folder, name))]
-
-
-def locate_checkpoint(path):
-  """Resolves a checkpoint path once: (workdir, step folder, step).
-
-  Args:
-    path: a run's workdir, its `checkpoints` folder, or one step's folder
-      (`checkpoints/STEP`); the first two mean their newest step.
-
-  Returns:
-    (workdir: the run directory, where outputs about the run belong (never
-    inside the Orbax tree); step folder: absolute path of the checkpoint read;
-    step: its training step, int).
-
-  Raises:
-    InputError: the path does not exist or holds no checkpoint.
-  """
-  path = os.path.abspath(path)
-  if not os.path.isdir(path):
-    raise InputError(f"{path}: no such checkpoint directory; pass a training workdir or its checkpoints folder")
-  for workdir, folder in ((path, os.path.join(path, "checkpoints")), (os.path.dirname(path), path)):
-    steps = _steps(folder)
-    if steps:
-      return workdir, os.path.join(folder, str(max(steps))), max(steps)
-  if os.path.basename(path).isdigit():
-    return os.path.dirname(os.path.dirname(path)), path, int(os.path.basename(path))
-  raise InputError(f"{path}: holds no checkpoint; pass a training workdir, its checkpoints folder or one step's folder")
-
-
 def load_vlae(path):
-  """(model, params, labels) of the checkpoint `locate_checkpoint(path)` names.
+  """(model, params, labels) of the checkpoint `training.checkpoint.locate_checkpoint(path)` names.
 
   Raises:
     InputError: a missing checkpoint, or one of another model.
   """
-  model_config, params, labels = load_model_checkpoint(locate_checkpoint(path)[1])
+  model_config, params, labels = load_model_checkpoint(path)
   try:
     model = build_vlae(model_config)
   except InputError:

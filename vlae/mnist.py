@@ -113,9 +113,17 @@ def train_batch(images, seed, step, batch_size):
   return binarize(images[rng.choice(len(images), batch_size, replace=False)], rng)
 
 
-def fixed_binarization(images, seed):
-  """One binarisation per seed, for evaluation: [N, P] float32 in {0, 1}."""
-  return binarize(images, np.random.default_rng([seed, 0, 0]))  # A 3-word seed: no training step draws it.
+EVAL_STREAMS = {"validation": 1, "test": 2}  # third seed word of each evaluation split's binarisation
+
+
+def fixed_binarization(images, seed, split):
+  """One binarisation per (seed, split), for evaluation: [N, P] float32 in {0, 1}.
+
+  Its stream [seed, 2**32 - 1, EVAL_STREAMS[split]] is none of the training
+  batches' [seed, step] (numpy pads shorter seeds with zero words, so a
+  trailing 0 would not have made it distinct).
+  """
+  return binarize(images, np.random.default_rng([seed, 2**32 - 1, EVAL_STREAMS[split]]))
 
 
 class MLPEncoder(nn.Module):

@@ -18,6 +18,7 @@ from tqdm import tqdm
 import corpora
 import dsp
 from corpora import batching, packed
+from training.checkpoint import locate_checkpoint
 from training.loop import train
 from vlae import audio, probe
 from vlae.vae import vae_loss
@@ -121,7 +122,7 @@ def evaluate(path, crop=None, batch_size=8, data_dir=None, seed=0, untrained=Fal
 
   Args:
     path: the run's workdir, its checkpoints folder or one step's folder (see
-      `audio.locate_checkpoint`); the workdir's newest step, or that step, is
+      `training.checkpoint.locate_checkpoint`); the workdir's newest step, or that step, is
       evaluated, and the JSON goes into the workdir.
     crop: samples per crop; None: the run's training crop (`training_crop`).
     batch_size: windows per forward pass.
@@ -134,7 +135,7 @@ def evaluate(path, crop=None, batch_size=8, data_dir=None, seed=0, untrained=Fal
   Returns:
     A dict of the metrics.
   """
-  workdir, step_folder, step = audio.locate_checkpoint(path)
+  workdir, step_folder, step = locate_checkpoint(path)
   model, params, labels = audio.load_vlae(step_folder)
   crop = training_crop(labels) if crop is None else crop
   if untrained:

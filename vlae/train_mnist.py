@@ -27,12 +27,15 @@ def make_loss_fn(model, kl_warmup_steps, free_bits):
 
   The batch holds `image: [B, P]` float32 in {0, 1} and `step: [B]` int32,
   the training step repeated on every row (so it splits over devices like the
-  images); it sets the KL warm-up weight.
+  images); it sets the KL warm-up weight. Training batches score the objective
+  (warm-up and free bits); evaluation batches, which carry `weight: [B]`,
+  score the negative ELBO.
   """
   def loss_fn(params, batch, key):
     loss = vae_loss(model, params, batch["image"], key, batch["step"][0], kl_warmup_steps, free_bits)
-    return loss.objective, {"elbo": jnp.mean(loss.elbo), "reconstruction": jnp.mean(loss.reconstruction),
-                            "kl": jnp.mean(loss.kl), "kl_free_bits": loss.kl_free_bits, "beta": loss.beta}
+    objective = -jnp.mean(loss.elbo) if "weight" in batch else loss.objective
+    return objective, {"elbo": jnp.mean(loss.elbo), "reconstruction": jnp.mean(loss.reconstruction),
+                       "kl": jnp.mean(loss.kl), "kl_free_bits": loss.kl_free_bits, "beta": loss.beta}
   return loss_fn
 
 
@@ -108,16 +111,17 @@ def train_and_evaluate(config, workdir):
   model_config = dict(config.model.to_dict(), image_shape=list(splits.image_shape))
   model = mnist.build_vae(model_config)
   seed = config.train.seed
-  validation = mnist.fixed_binarization(splits.validation, seed)
+  validation = mnist.fixed_binarization(splits.validation, seed, "validation")
 
   def train_batch(step):
     return {"image": mnist.train_batch(splits.train, seed, step, data.batch_size),
             "step": np.full(data.batch_size, step, np.int32)}
 
-  def eval_batches():  # At full KL weight; a last partial batch is left out.
+  def eval_batches():  # The negative ELBO; a last partial batch is left out.
     starts = range(0, len(validation) - data.batch_size + 1, data.batch_size)[:data.eval_batches]
     return [{"image": validation[start:start + data.batch_size],
-             "step": np.full(data.batch_size, objective.kl_warmup_steps, np.int32)} for start in starts]
+             "step": np.full(data.batch_size, objective.kl_warmup_steps, np.int32),
+             "weight": np.ones(data.batch_size, np.float32)} for start in starts]
 
   num_pixels = len(splits.train[0])
   state = train(workdir=workdir, model_config=model_config,
@@ -126,7 +130,7 @@ def train_and_evaluate(config, workdir):
                 train_batch=train_batch, eval_batches=eval_batches, train_config=config.train,
                 samples_per_batch=data.batch_size, batch_size=data.batch_size, loss_unit="image")
 
-  test_images = mnist.fixed_binarization(splits.test, seed)
+  test_images = mnist.fixed_binarization(splits.test, seed, "test")
   key = jax.random.key(seed + 2)
   metrics = dict(evaluate_bounds(model, state.params, test_images, jax.random.fold_in(key, 0), evaluation.iwae_samples,
                              evaluation.chunk_size, evaluation.batch_size), dataset=data.name, step=int(state.step))
