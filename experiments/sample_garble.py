@@ -3,6 +3,7 @@
 examples:
   python -m experiments.sample_garble --gender both --num 2 --seconds 2 --out out/garble
   python -m experiments.sample_garble --speaker espeak_m3 --temperature 0.9 --out out/m3
+  python -m experiments.sample_garble --gender male --prime voice.wav --out out/primed
 
 Writes one WAV and a spectrogram PNG beside it per sample, and prints each
 file's median F0 (pYIN). The checkpoint defaults to the model shipped in
@@ -47,6 +48,25 @@ def conditions(args, labels):
   return [(f"{name}_{i:02d}", speaker, gender) for name, speaker, gender in wanted for i in range(args.num)]
 
 
+def prime_codes(path, model, batch):
+  """[batch, receptive_field] int32 mu-law codes of the last receptive field of sound in the audio file at `path`.
+
+  Leading and trailing silence is trimmed first, as in the training corpus
+  (after silence the model tends to stay silent). The sampler's state after a
+  prime depends on its last receptive_field samples only, so earlier ones are
+  left out.
+
+  Raises:
+    InputError: unreadable or empty audio, or audio shorter than the receptive field.
+  """
+  audio = dsp.trim_silence(dsp.load_audio(path, SAMPLE_RATE))
+  if len(audio) < model.receptive_field:
+    raise InputError(f"--prime {path}: {len(audio)} samples of sound, shorter than the model's receptive field "
+                     f"({model.receptive_field} samples at {SAMPLE_RATE} Hz); give a longer clip")
+  codes = dsp.quantize(audio[-model.receptive_field:], model.num_classes - 1)
+  return jnp.broadcast_to(jnp.asarray(codes, jnp.int32), (batch, model.receptive_field))
+
+
 def main(argv):
   parser = cli.ArgumentParser(prog="python -m experiments.sample_garble", description=__doc__,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -58,6 +78,8 @@ def main(argv):
                       help="softmax temperature, > 0 (default 0.8; the shipped model's samples at 1 are unvoiced noise)")
   parser.add_argument("--seed", type=int, default=0, help="PRNG seed; the same seed gives the same audio")
   parser.add_argument("--num", type=int, default=2, help="samples per gender or speaker (default 2)")
+  parser.add_argument("--prime", help="an audio file the garble continues from (its last receptive field of sound, "
+                      "silence trimmed, seeds every stream; the written audio is the continuation)")
   parser.add_argument("--checkpoint", default=pretrained.SHIPPED_CHECKPOINT, help="training workdir or checkpoint folder "
                       "(default: the shipped models/wavenet_voices)")
   parser.add_argument("--out", default="out/garble", help="output directory (default out/garble)")
@@ -68,16 +90,17 @@ def main(argv):
     raise InputError(f"--temperature must be positive, got {args.temperature}")
   if args.num < 1:
     raise InputError(f"--num must be at least 1, got {args.num}")
-  cli.make_output_dir(args.out)
-
   model, params, labels = load_conditioned_wavenet(args.checkpoint)
   streams = conditions(args, labels)
+  prime = None if args.prime is None else prime_codes(args.prime, model, len(streams))
+  cli.make_output_dir(args.out)
   ids = {"speaker": jnp.array([s for _, s, _ in streams], jnp.int32),
          "gender": jnp.array([g for _, _, g in streams], jnp.int32)}
   num_samples = int(round(args.seconds * SAMPLE_RATE))
-  conditioning = sampling.prepare_conditioning(model, params, len(streams), num_samples, ids)
+  prime_length = 1 if prime is None else prime.shape[1]
+  conditioning = sampling.prepare_conditioning(model, params, len(streams), prime_length + num_samples, ids)
   tic = time.perf_counter()
-  codes = sampling.sample(model, params, jax.random.key(args.seed), num_samples, conditioning,
+  codes = sampling.sample(model, params, jax.random.key(args.seed), num_samples, conditioning, prime=prime,
                           temperature=args.temperature)
   audio = np.asarray(dsp.dequantize(np.asarray(codes), model.num_classes - 1))
   elapsed = time.perf_counter() - tic

@@ -5,18 +5,21 @@ import os
 import subprocess
 import sys
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
 import corpora
 import dsp
 from corpora import batching
+from dsp.errors import InputError
 from experiments import cli, eval_wavenet, sample_garble, wavenet_style, wavenet_style_pairs
 from experiments.configs import wavenet_voices
 from training.checkpoint import load_model_checkpoint
 from wavenet import evaluate as wavenet_evaluate
 from wavenet import loss as wavenet_loss
-from wavenet import pretrained
+from wavenet import pretrained, sampling
 from wavenet import train as wavenet_train
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -67,12 +70,33 @@ def test_sample_garble_writes_audio_pictures_and_f0_table(smoke_run, tmp_path, c
   assert sorted(os.listdir(tmp_path / "rms")) == ["flite_rms_00.png", "flite_rms_00.wav"]
 
 
+def test_sample_garble_continues_a_prime_from_its_last_receptive_field(smoke_run, tmp_path):
+  model, params, labels = sample_garble.load_conditioned_wavenet(smoke_run)
+  t = np.arange(4000) / 16000
+  dsp.save_audio(tmp_path / "prime.wav", np.concatenate([0.5 * np.sin(2 * np.pi * 150 * t), np.zeros(3000)]), 16000)
+  sample_garble.main(["--checkpoint", smoke_run, "--gender", "male", "--num", "2", "--seconds", "0.05", "--seed", "4",
+                      "--prime", str(tmp_path / "prime.wav"), "--out", str(tmp_path / "out")])
+  written = np.stack([dsp.load_audio(tmp_path / "out" / f"male_{i:02d}.wav", 16000) for i in range(2)])
+  prime = sample_garble.prime_codes(str(tmp_path / "prime.wav"), model, 2)
+  codes = dsp.quantize(dsp.trim_silence(dsp.load_audio(tmp_path / "prime.wav", 16000)))[-model.receptive_field:]
+  np.testing.assert_array_equal(prime, np.stack([codes, codes]))
+  ids = {"speaker": jnp.array([-1, -1], jnp.int32), "gender": jnp.full((2,), labels["gender"].index("male"), jnp.int32)}
+  conditioning = sampling.prepare_conditioning(model, params, 2, model.receptive_field + 800, ids)
+  expected = sampling.sample(model, params, jax.random.key(4), 800, conditioning, prime=prime, temperature=0.8)
+  np.testing.assert_allclose(written, dsp.dequantize(np.asarray(expected)), atol=1e-4)
+  dsp.save_audio(tmp_path / "short.wav", np.full(model.receptive_field - 1, 0.1), 16000)
+  with pytest.raises(InputError, match=f"{model.receptive_field - 1} samples of sound, shorter than the model's receptive field"):
+    sample_garble.main(["--checkpoint", smoke_run, "--prime", str(tmp_path / "short.wav"), "--out", str(tmp_path / "x")])
+  assert not (tmp_path / "x").exists()
+
+
 @pytest.mark.parametrize("args,phrase", [
     (["--seconds", "0"], "--seconds must be positive"),
     (["--seconds", "-1"], "--seconds must be positive"),
     (["--gender", "robot"], "invalid choice"),
     (["--speaker", "nobody"], "unknown speaker 'nobody'; known speakers: flite_rms, flite_slt"),
     (["--out", "/proc/garble"], "cannot create it"),
+    (["--prime", "/nonexistent/voice.wav"], "voice.wav"),
 ])
 def test_sample_garble_bad_input_is_one_line_and_exit_2(smoke_run, capsys, args, phrase):
   with pytest.raises(SystemExit) as exit_info:
