@@ -74,8 +74,9 @@ def main(argv):
                       help="condition on gender alone (default both: female and male)")
   parser.add_argument("--speaker", help="condition on one training speaker (and its gender) instead")
   parser.add_argument("--seconds", type=float, default=2.0, help="length of each sample in seconds (default 2)")
-  parser.add_argument("--temperature", type=float, default=0.8,
-                      help="softmax temperature, > 0 (default 0.8; the shipped model's samples at 1 are unvoiced noise)")
+  parser.add_argument("--temperature", type=float, default=0.9,
+                      help="softmax temperature, > 0 (default 0.9: the shipped model's samples are mostly "
+                      "unvoiced noise at 1 and fall silent more often at 0.8)")
   parser.add_argument("--seed", type=int, default=0, help="PRNG seed; the same seed gives the same audio")
   parser.add_argument("--num", type=int, default=2, help="samples per gender or speaker (default 2)")
   parser.add_argument("--prime", help="an audio file the garble continues from (its last receptive field of sound, "
