@@ -12,6 +12,8 @@ on speaker, a second column scores the same windows with the speaker absent
 
 import argparse
 
+import numpy as np
+
 import corpora
 from corpora import batching
 from dsp.errors import InputError
@@ -45,20 +47,17 @@ def main(argv):
   clips = batching.preload(corpora.load_split(args.corpus, args.corpus_config, args.split, args.data_dir))
   names = global_names(model)
 
-  def scores(drop_speaker):
-    batches = list(batching.eval_batches(clips, args.batch_size, model.receptive_field, args.crop,
-                                         max_windows=args.max_windows or None))
-    return evaluate.bits_per_window(model, params, batches, names, drop_speaker)
-
-  columns = {"bits/sample": scores(False)}
+  batches = list(batching.eval_batches(clips, args.batch_size, model.receptive_field, args.crop,
+                                       max_windows=args.max_windows or None))
+  columns = {"bits/sample": evaluate.bits_per_window(model, params, batches, names)}
   if "speaker" in names:
-    columns["speaker absent"] = scores(True)
+    columns["speaker absent"] = evaluate.bits_per_window(model, params, batches, names, drop_speaker=True)
   first = next(iter(columns.values()))
   genders = corpora.gender_names()
   rows = [(f"{speakers[s]} ({genders[g]})" if g >= 0 else speakers[s], first["speaker"] == s)
           for s, g in sorted(set(zip(first["speaker"].tolist(), first["gender"].tolist())))]
   rows += [(f"all {genders[g]}", first["gender"] == g) for g in sorted(set(first["gender"].tolist())) if g >= 0]
-  rows.append(("all", first["gender"] == first["gender"]))
+  rows.append(("all", np.ones(len(first["bits"]), bool)))
   width = max(len(name) for name, _ in rows)
   print(f"{args.corpus}/{args.corpus_config} {args.split}: {len(first['bits'])} windows of {args.crop} samples")
   print(f"{'':<{width}} {'windows':>7} " + " ".join(f"{name:>14}" for name in columns))
