@@ -6,7 +6,8 @@ examples:
   python -m experiments.sample_garble --gender male --prime voice.wav --out out/primed
 
 Writes one WAV and a spectrogram PNG beside it per sample, and prints each
-file's median F0 (pYIN). The checkpoint defaults to the model shipped in
+file's share of active (above -40 dBFS) and of voiced frames and its
+median F0 (pYIN). The checkpoint defaults to the model shipped in
 models/wavenet_voices.
 """
 
