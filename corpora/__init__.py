@@ -90,7 +90,9 @@ def build(name, config, data_dir=None, manual_dir=None, force=False):
     force: rebuild even if the corpus exists.
 
   Raises:
-    InputError: bad names, a missing or unexpected manual_dir, or bad source data.
+    InputError: bad names, a missing or unexpected manual_dir, bad source
+      data, or a split of a `schema.Builder` corpus (voices, music) past TFDS's
+      1 GiB shuffle buffer (`corpora.sharded` builders have no such limit).
   """
   corpus = builder(name, config, data_dir)
   if name in _NEEDS_MANUAL_DIR:
@@ -102,7 +104,13 @@ def build(name, config, data_dir=None, manual_dir=None, force=False):
   elif manual_dir is not None:
     raise InputError(f"corpus {name} is synthesised and takes no --manual-dir; leave it out")
   mode = tfds.download.GenerateMode.FORCE_REDOWNLOAD if force else tfds.download.GenerateMode.REUSE_DATASET_IF_EXISTS
-  corpus.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=manual_dir, download_mode=mode))
+  try:
+    corpus.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=manual_dir, download_mode=mode))
+  except ModuleNotFoundError as error:
+    if error.name != "tensorflow":
+      raise
+    raise InputError(f"corpus {name}/{config}: a split passed TFDS's 1 GiB in-memory shuffle buffer, past which "
+                     "TFDS needs TensorFlow (not installed here); build a smaller config") from None
   return corpus
 
 

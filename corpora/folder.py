@@ -14,8 +14,11 @@ folders share one data dir. Each speaker's files, in path order, are split
 90/5/5 by `schema.split_of`; splits that receive no file are left out (with
 fewer than 19 files per speaker there is only `train`).
 
-Records: audio [n] int16 at 16 kHz, speaker (ClassLabel, sorted names),
-gender (ClassLabel female/male, -1 unknown), tags and file (Text).
+Splits are written shard by shard in path order (`corpora.sharded`), so a
+folder of any size builds without TensorFlow.
+
+Records: audio [n] int16 at 16 kHz (stored as raw bytes), speaker (ClassLabel,
+sorted names), gender (ClassLabel female/male, -1 unknown), tags and file (Text).
 """
 
 import csv
@@ -25,7 +28,7 @@ import re
 import tensorflow_datasets as tfds
 
 import dsp
-from corpora import schema
+from corpora import schema, sharded
 from dsp.errors import InputError
 
 METADATA = "metadata.csv"
@@ -85,10 +88,15 @@ def read_metadata(root, files):
   return labels
 
 
-class Folder(schema.Builder, skip_registration=True):
+class Folder(sharded.Builder, skip_registration=True):
   """A folder of audio files; see the module docstring."""
 
-  VERSION = schema.VERSION
+  VERSION = tfds.core.Version("1.1.0")
+  RELEASE_NOTES = {
+      "1.0.0": "Audio as a list of integers; splits shuffled by TFDS, which needs TensorFlow past 1 GiB.",
+      "1.1.0": "Audio stored as raw int16 bytes (a third of the size); records in path order, written shard by "
+               "shard, so splits of any size build without TensorFlow.",
+  }
   MANUAL_DOWNLOAD_INSTRUCTIONS = "Pass the folder of audio files (and optional metadata.csv) as the manual dir."
 
   @classmethod
@@ -101,7 +109,7 @@ class Folder(schema.Builder, skip_registration=True):
         builder=self,
         description=__doc__,
         features=tfds.features.FeaturesDict({
-            "audio": schema.audio_feature(),
+            "audio": schema.audio_feature(encoding="bytes"),
             "speaker": tfds.features.ClassLabel(),
             "gender": schema.gender_feature(),
             "tags": tfds.features.Text(),
@@ -109,7 +117,7 @@ class Folder(schema.Builder, skip_registration=True):
         }),
     )
 
-  def _split_generators(self, dl_manager):
+  def _split_sources(self, dl_manager):
     root = os.fspath(dl_manager.manual_dir)
     files = find_audio(root)
     if not files:
@@ -122,16 +130,17 @@ class Folder(schema.Builder, skip_registration=True):
     for file in files:
       speaker, gender, tags = labels.get(file, unlabelled)
       index = counts[speaker] = counts.get(speaker, -1) + 1
-      splits.setdefault(schema.split_of(index), []).append((file, speaker, gender, tags))
-    return {split: self._generate_examples(root, items) for split, items in splits.items()}
+      path = os.path.join(root, file)
+      item = (path, file, speaker, gender, tags)
+      splits.setdefault(schema.split_of(index), []).append((item, sharded.pcm_bytes(path)))
+    return splits
 
-  def _generate_examples(self, root, items):
-    for file, speaker, gender, tags in items:
-      audio = dsp.load_audio(os.path.join(root, file), schema.SAMPLE_RATE)
-      yield file, {
-          "audio": dsp.to_int16(audio),
-          "speaker": speaker,
-          "gender": -1 if gender is None else gender,
-          "tags": tags,
-          "file": file,
-      }
+  def _example(self, item):
+    path, file, speaker, gender, tags = item
+    return file, {
+        "audio": dsp.to_int16(dsp.load_audio(path, schema.SAMPLE_RATE)),
+        "speaker": speaker,
+        "gender": -1 if gender is None else gender,
+        "tags": tags,
+        "file": file,
+    }

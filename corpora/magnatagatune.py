@@ -8,11 +8,13 @@ The standard split goes by the mp3 folder's first hex digit: 0-b train, c
 validation, d-f test. Audio is decoded by libsndfile (MP3 needs libsndfile >=
 1.1) and resampled to 16 kHz mono; clips whose mp3 is missing or cannot be
 decoded (the public copy has a few empty files) are skipped with a warning, and
-a split none of whose mp3s decodes is an error naming the first file.
+a split none of whose mp3s opens is an error naming the first file. Splits are
+written shard by shard in annotation order (`corpora.sharded`), so the full
+copy builds without TensorFlow.
 
-Records: audio [n] int16 at 16 kHz, tags [50] uint8 multi-hot (names in the
-dataset's metadata under "tags"), piece (Text, the mp3_path), composer (Text,
-'' here: the annotations do not name artists).
+Records: audio [n] int16 at 16 kHz (stored as raw bytes), tags [50] uint8
+multi-hot (names in the dataset's metadata under "tags"), piece (Text, the
+mp3_path), composer (Text, '' here: the annotations do not name artists).
 """
 
 import csv
@@ -23,7 +25,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 import dsp
-from corpora import schema
+from corpora import schema, sharded
 from dsp.errors import InputError
 
 ANNOTATIONS = "annotations_final.csv"
@@ -74,10 +76,15 @@ def split_of(mp3_path):
   return _SPLIT_OF_FOLDER.get(mp3_path[:1].lower())
 
 
-class MagnaTagATune(schema.Builder, skip_registration=True):
+class MagnaTagATune(sharded.Builder, skip_registration=True):
   """MagnaTagATune from a local copy; see the module docstring."""
 
-  VERSION = schema.VERSION
+  VERSION = tfds.core.Version("1.1.0")
+  RELEASE_NOTES = {
+      "1.0.0": "Audio as a list of integers; splits shuffled by TFDS, which needs TensorFlow past 1 GiB.",
+      "1.1.0": "Audio stored as raw int16 bytes (a third of the size); records in annotation order, written shard "
+               "by shard, so the full copy builds without TensorFlow.",
+  }
   BUILDER_CONFIGS = [tfds.core.BuilderConfig(name="top50", description="the 50 most frequent tags, 16 kHz")]
   MANUAL_DOWNLOAD_INSTRUCTIONS = (
       "Download MagnaTagATune (https://mirg.city.ac.uk/codeapps/the-magnatagatune-dataset): "
@@ -88,7 +95,7 @@ class MagnaTagATune(schema.Builder, skip_registration=True):
         builder=self,
         description=__doc__,
         features=tfds.features.FeaturesDict({
-            "audio": schema.audio_feature(),
+            "audio": schema.audio_feature(encoding="bytes"),
             "tags": tfds.features.Tensor(shape=(NUM_TAGS,), dtype=np.uint8),
             "piece": tfds.features.Text(),
             "composer": tfds.features.Text(),
@@ -97,29 +104,38 @@ class MagnaTagATune(schema.Builder, skip_registration=True):
         homepage="https://mirg.city.ac.uk/codeapps/the-magnatagatune-dataset",
     )
 
-  def _split_generators(self, dl_manager):
+  def _split_sources(self, dl_manager):
     root = os.fspath(dl_manager.manual_dir)
     names, rows = read_annotations(root)
     self.info.metadata["tags"] = names
-    splits = {}
+    splits, unreadable = {}, {}
     for clip_id, mp3_path, tags in rows:
       split = split_of(mp3_path)
-      if split is not None and os.path.isfile(os.path.join(root, mp3_path)):
-        splits.setdefault(split, []).append((clip_id, mp3_path, tags))
-    if not splits:
-      raise InputError(f"{root}: none of the mp3 files named in {ANNOTATIONS} is there; unzip the mp3 folders into it")
-    return {split: self._generate_examples(root, items) for split, items in splits.items()}
-
-  def _generate_examples(self, root, items):
-    unreadable = []
-    for clip_id, mp3_path, tags in items:
-      try:
-        audio = dsp.load_audio(os.path.join(root, mp3_path), schema.SAMPLE_RATE)
-      except InputError as error:
-        unreadable.append(str(error))
+      path = os.path.join(root, mp3_path)
+      if split is None or not os.path.isfile(path):
         continue
-      yield clip_id, {"audio": dsp.to_int16(audio), "tags": tags, "piece": mp3_path, "composer": ""}
-    if len(unreadable) == len(items):
-      raise InputError(f"no mp3 of this split decodes, e.g. {unreadable[0]}; does your libsndfile read MP3 (>= 1.1)?")
-    if unreadable:
-      logging.warning("skipped %d unreadable mp3 files, e.g. %s", len(unreadable), unreadable[0])
+      try:
+        size = sharded.pcm_bytes(path)
+      except InputError as error:
+        unreadable.setdefault(split, []).append(str(error))
+        continue
+      splits.setdefault(split, []).append(((path, clip_id, mp3_path, tags), size))
+    if not splits and not unreadable:
+      raise InputError(f"{root}: none of the mp3 files named in {ANNOTATIONS} is there; unzip the mp3 folders into it")
+    for split, errors in unreadable.items():
+      if split not in splits:
+        raise InputError(f"{split}: no mp3 of this split decodes, e.g. {errors[0]}; "
+                         "does your libsndfile read MP3 (>= 1.1)?")
+    skipped = [error for errors in unreadable.values() for error in errors]
+    if skipped:
+      logging.warning("skipped %d unreadable mp3 files, e.g. %s", len(skipped), skipped[0])
+    return splits
+
+  def _example(self, item):
+    path, clip_id, mp3_path, tags = item
+    try:
+      audio = dsp.load_audio(path, schema.SAMPLE_RATE)
+    except InputError as error:
+      logging.warning("skipped an mp3 that opens but does not decode: %s", error)
+      return None
+    return clip_id, {"audio": dsp.to_int16(audio), "tags": tags, "piece": mp3_path, "composer": ""}

@@ -25,7 +25,12 @@ HELDOUT_SPLIT = "heldout_speakers"
 
 
 class Builder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
-  """Base class of the corpora's TFDS builders (unregistered: no name clashes)."""
+  """Base class of the synthesised corpora's TFDS builders (unregistered: no name clashes).
+
+  TFDS shuffles every split in memory, so a split must stay under 1 GiB of
+  serialized records; corpora read from the user's files, of any size, use
+  `corpora.sharded.Builder` instead.
+  """
 
   # tfds 4.9.10 locates a builder defined in a package through the
   # `importlib_resources` backport, which it does not install on Python >= 3.9;
@@ -36,9 +41,15 @@ class Builder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     return epath.Path(inspect.getfile(cls))
 
 
-def audio_feature():
-  """[n_samples] int16 PCM at SAMPLE_RATE Hz (tfds.features.Audio needs TensorFlow)."""
-  return tfds.features.Tensor(shape=(None,), dtype=np.int16)
+def audio_feature(encoding="none"):
+  """[n_samples] int16 PCM at SAMPLE_RATE Hz (tfds.features.Audio needs TensorFlow).
+
+  Args:
+    encoding: "none" stores a list of integers (about 6 bytes per sample);
+      "bytes" stores the raw PCM (2 bytes per sample). A split must stay under
+      TFDS's 1 GiB in-memory shuffle buffer, past which it needs TensorFlow.
+  """
+  return tfds.features.Tensor(shape=(None,), dtype=np.int16, encoding=encoding)
 
 
 def gender_feature():

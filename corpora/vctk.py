@@ -4,15 +4,17 @@ The manual dir is the unpacked corpus:
   speaker-info.txt                         ID AGE GENDER ACCENTS REGION ...
   wav48_silence_trimmed/<speaker>/<utterance>_mic1.flac
   txt/<speaker>/<utterance>.txt            (optional; text is '' without it)
-Only mic1 recordings are used, resampled from 48 kHz to 16 kHz int16.
+Only mic1 recordings are used, resampled from 48 kHz to 16 kHz int16. Splits
+are written shard by shard in file order (`corpora.sharded`), so a full copy
+builds without TensorFlow.
 
 Each speaker's utterances, in file-name order, are split 90/5/5 into train,
 validation and test by `schema.split_of`. When a gender has at least two
 speakers, its highest speaker ID goes to `heldout_speakers` instead.
 
-Records: audio [n] int16 at 16 kHz, speaker (ClassLabel: training speakers,
-then held-out ones), gender (ClassLabel female/male), accent, text and id
-(Text, e.g. 'p225_001').
+Records: audio [n] int16 at 16 kHz (stored as raw bytes), speaker
+(ClassLabel: training speakers, then held-out ones), gender (ClassLabel
+female/male), accent, text and id (Text, e.g. 'p225_001').
 """
 
 import os
@@ -20,7 +22,7 @@ import os
 import tensorflow_datasets as tfds
 
 import dsp
-from corpora import schema
+from corpora import schema, sharded
 from dsp.errors import InputError
 
 _AUDIO_DIR = "wav48_silence_trimmed"
@@ -64,10 +66,15 @@ def _heldout(genders):
   return heldout
 
 
-class Vctk(schema.Builder, skip_registration=True):
+class Vctk(sharded.Builder, skip_registration=True):
   """VCTK from a local copy; see the module docstring."""
 
-  VERSION = schema.VERSION
+  VERSION = tfds.core.Version("1.1.0")
+  RELEASE_NOTES = {
+      "1.0.0": "Audio as a list of integers; splits shuffled by TFDS, which needs TensorFlow past 1 GiB.",
+      "1.1.0": "Audio stored as raw int16 bytes (a third of the size); records in file order, written shard by "
+               "shard, so splits of any size build without TensorFlow.",
+  }
   BUILDER_CONFIGS = [tfds.core.BuilderConfig(name="default", description="mic1, 16 kHz")]
   MANUAL_DOWNLOAD_INSTRUCTIONS = (
       "Unpack VCTK-Corpus-0.92 (https://datashare.ed.ac.uk/handle/10283/3443) and pass its folder, "
@@ -78,7 +85,7 @@ class Vctk(schema.Builder, skip_registration=True):
         builder=self,
         description=__doc__,
         features=tfds.features.FeaturesDict({
-            "audio": schema.audio_feature(),
+            "audio": schema.audio_feature(encoding="bytes"),
             "speaker": tfds.features.ClassLabel(),
             "gender": schema.gender_feature(),
             "accent": tfds.features.Text(),
@@ -88,7 +95,7 @@ class Vctk(schema.Builder, skip_registration=True):
         homepage="https://datashare.ed.ac.uk/handle/10283/3443",
     )
 
-  def _split_generators(self, dl_manager):
+  def _split_sources(self, dl_manager):
     root = os.fspath(dl_manager.manual_dir)
     audio_root = os.path.join(root, _AUDIO_DIR)
     if not os.path.isdir(audio_root):
@@ -105,25 +112,25 @@ class Vctk(schema.Builder, skip_registration=True):
       files = sorted(name for name in os.listdir(os.path.join(audio_root, speaker)) if name.endswith(_MIC_SUFFIX))
       for index, name in enumerate(files):
         split = schema.HELDOUT_SPLIT if speaker in heldout else schema.split_of(index)
-        splits.setdefault(split, []).append((speaker, name.removesuffix(_MIC_SUFFIX)))
+        path = os.path.join(audio_root, speaker, name)
+        utterance = name.removesuffix(_MIC_SUFFIX)
+        item = (path, os.path.join(root, "txt", speaker, utterance + ".txt"), utterance, speaker, *info[speaker])
+        splits.setdefault(split, []).append((item, sharded.pcm_bytes(path)))
     if not splits:
       raise InputError(f"{audio_root}: holds no *{_MIC_SUFFIX} files; check the VCTK copy")
-    return {split: self._generate_examples(root, info, items) for split, items in splits.items()}
+    return splits
 
-  def _generate_examples(self, root, info, items):
-    for speaker, utterance in items:
-      audio = dsp.load_audio(os.path.join(root, _AUDIO_DIR, speaker, utterance + _MIC_SUFFIX), schema.SAMPLE_RATE)
-      text_path = os.path.join(root, "txt", speaker, utterance + ".txt")
-      text = ""
-      if os.path.isfile(text_path):
-        with open(text_path, encoding="utf-8") as handle:
-          text = handle.read().strip()
-      gender, accent = info[speaker]
-      yield utterance, {
-          "audio": dsp.to_int16(audio),
-          "speaker": speaker,
-          "gender": -1 if gender is None else gender,
-          "accent": accent,
-          "text": text,
-          "id": utterance,
-      }
+  def _example(self, item):
+    path, text_path, utterance, speaker, gender, accent = item
+    text = ""
+    if os.path.isfile(text_path):
+      with open(text_path, encoding="utf-8") as handle:
+        text = handle.read().strip()
+    return utterance, {
+        "audio": dsp.to_int16(dsp.load_audio(path, schema.SAMPLE_RATE)),
+        "speaker": speaker,
+        "gender": -1 if gender is None else gender,
+        "accent": accent,
+        "text": text,
+        "id": utterance,
+    }

@@ -8,10 +8,12 @@ import sys
 import numpy as np
 import pytest
 import soundfile as sf
+import tensorflow_datasets as tfds
+from tensorflow_datasets.core import shuffle
 
 import corpora
 import dsp
-from corpora import batching, packed
+from corpora import batching, packed, schema, sharded
 from corpora.voices import builder as voices_builder
 from corpora.voices import engines, render, roster
 from corpora.voices.sentences import make_sentences
@@ -147,9 +149,21 @@ def _write_fake_vctk(root):
   (root / "speaker-info.txt").write_text("\n".join(lines) + "\n")
 
 
-def test_vctk_reads_a_local_copy(tmp_path):
+def _past_the_shuffle_buffer(monkeypatch, shard_bytes):
+  """Shrinks TFDS's in-memory shuffle buffer to 16 bytes (past it TFDS needs TensorFlow) and our shards."""
+  monkeypatch.setattr(shuffle, "MAX_MEM_BUFFER_SIZE", 16)
+  monkeypatch.setattr(sharded, "SHARD_BYTES", shard_bytes)
+
+
+def _source_audio(path):
+  """What a record of the file at `path` must hold: [n] int16 at 16 kHz."""
+  return dsp.to_int16(dsp.load_audio(path, schema.SAMPLE_RATE))
+
+
+def test_vctk_reads_a_local_copy(tmp_path, monkeypatch):
   _write_fake_vctk(tmp_path / "VCTK")
   data_dir = str(tmp_path / "tfds")
+  _past_the_shuffle_buffer(monkeypatch, shard_bytes=2 * 4800 * 2)
   corpora.build("vctk", "default", data_dir, manual_dir=str(tmp_path / "VCTK"))
   names = corpora.speaker_names("vctk", "default", data_dir)
   assert names == ["p225", "p226", "p228", "p227"]
@@ -162,6 +176,11 @@ def test_vctk_reads_a_local_copy(tmp_path):
   assert (names[record["speaker"]], record["gender"], record["accent"], record["text"]) == (
       "p225", 0, b"English", b"Sentence 2 by p225.")
   assert heldout["p227_001"]["gender"] == 1 and heldout["p228_003"]["text"] == b""
+  for utterance, record in {**train, **heldout}.items():
+    source = tmp_path / "VCTK" / "wav48_silence_trimmed" / utterance[:4] / f"{utterance}_mic1.flac"
+    np.testing.assert_array_equal(record["audio"], _source_audio(source))
+  splits = corpora.prepared_builder("vctk", "default", data_dir).info.splits
+  assert [splits[split].shard_lengths for split in ("train", "heldout_speakers")] == [[2, 2, 2], [2, 2, 2]]
 
 
 def test_vctk_needs_its_manual_dir(tmp_path):
@@ -181,11 +200,12 @@ def _write_audio_folder(root):
   (root / "notes.txt").write_text("not audio")
 
 
-def test_folder_reads_audio_and_metadata(tmp_path):
+def test_folder_reads_audio_and_metadata(tmp_path, monkeypatch):
   _write_audio_folder(tmp_path / "drums")
   (tmp_path / "drums" / "metadata.csv").write_text(
       "file,speaker,gender,tags\nkick.wav,alice,female,drums;acoustic\ntakes/snare.flac,bob,M,\n")
   data_dir = str(tmp_path / "tfds")
+  _past_the_shuffle_buffer(monkeypatch, shard_bytes=8000 * 2)
   corpora.build("folder", "drums", data_dir, manual_dir=str(tmp_path / "drums"))
   assert corpora.speaker_names("folder", "drums", data_dir) == ["alice", "bob", "unknown"]
   records = {record["file"].decode(): record for record in corpora.load_split("folder", "drums", "train", data_dir)}
@@ -194,6 +214,56 @@ def test_folder_reads_audio_and_metadata(tmp_path):
   assert summary == {"kick.wav": (4000, 0, 0, b"drums;acoustic"), "takes/snare.flac": (8000, 1, 1, b""),
                      "takes/hat.ogg": (3200, 2, -1, b"")}
   assert all(record["audio"].dtype == np.int16 for record in records.values())
+  for file, record in records.items():
+    np.testing.assert_array_equal(record["audio"], _source_audio(tmp_path / "drums" / file))
+  # Path order kick.wav (4000), takes/hat.ogg (3200), takes/snare.flac (8000) in shards of 8000 samples.
+  assert corpora.prepared_builder("folder", "drums", data_dir).info.splits["train"].shard_lengths == [2, 1]
+
+
+def test_folder_refuses_a_file_longer_than_one_record_before_writing(tmp_path, monkeypatch):
+  _write_audio_folder(tmp_path / "drums")
+  monkeypatch.setattr(sharded, "MAX_RECORD_BYTES", 7999 * 2)
+  with pytest.raises(InputError, match=r"snare\.flac: 0\.0 h of audio, more than one record holds .*cut it"):
+    corpora.build("folder", "drums", str(tmp_path / "tfds"), manual_dir=str(tmp_path / "drums"))
+  assert [files for _, _, files in os.walk(tmp_path / "tfds") if files] == []
+
+
+def test_folder_names_an_unreadable_file(tmp_path):
+  _write_audio_folder(tmp_path / "drums")
+  (tmp_path / "drums" / "broken.wav").write_bytes(b"RIFF and nothing else")
+  with pytest.raises(InputError, match=r"broken\.wav: not a readable audio file"):
+    corpora.build("folder", "drums", str(tmp_path / "tfds"), manual_dir=str(tmp_path / "drums"))
+
+
+def test_shard_ranges_fill_shards_in_order_and_give_big_items_their_own():
+  assert sharded.shard_ranges([5, 5, 5, 20, 1, 1], shard_bytes=10) == [(0, 2), (2, 3), (3, 4), (4, 6)]
+  assert sharded.shard_ranges([], shard_bytes=10) == []
+
+
+class _Shuffled(schema.Builder, skip_registration=True):
+  """Three 1,000-sample records through TFDS's shuffler, like voices and music."""
+
+  VERSION = schema.VERSION
+  BUILDER_CONFIGS = [tfds.core.BuilderConfig(name="default")]
+
+  def _info(self):
+    return tfds.core.DatasetInfo(builder=self, features=tfds.features.FeaturesDict({"audio": schema.audio_feature()}))
+
+  def _split_generators(self, dl_manager):
+    return {"train": self._generate_examples()}
+
+  def _generate_examples(self):
+    for index in range(3):
+      yield index, {"audio": np.full(1000, index, np.int16)}
+
+
+def test_a_shuffled_split_past_the_buffer_is_one_input_error(tmp_path, monkeypatch):
+  monkeypatch.setitem(corpora.BUILDERS, "shuffled", _Shuffled)
+  _past_the_shuffle_buffer(monkeypatch, shard_bytes=sharded.SHARD_BYTES)
+  with pytest.raises(InputError, match=r"^corpus shuffled/default: a split passed TFDS's 1 GiB in-memory shuffle "
+                                       r"buffer, past which TFDS needs TensorFlow \(not installed here\); build a "
+                                       r"smaller config$"):
+    corpora.build("shuffled", "default", str(tmp_path / "tfds"))
 
 
 @pytest.mark.parametrize("metadata, message", [
