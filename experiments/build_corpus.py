@@ -64,7 +64,11 @@ def print_table(rows):
 
 
 def tag_table(corpus):
-  """Clips per split and clips per tag of a tagged corpus: (split counts, [(tag, count)], n_samples)."""
+  """Clips per split and clips per tag of a tagged corpus: (split counts, [(tag, count)], n_samples).
+
+  A tagged corpus names its multi-hot tags in `info.metadata["tags"]` (folder's
+  free-text `tags` feature is not one).
+  """
   names = list(corpus.info.metadata["tags"])
   split_counts, tag_counts, n_samples = {}, np.zeros(len(names), np.int64), 0
   for split in corpus.info.splits:
@@ -95,7 +99,7 @@ def main(argv):
   size = _directory_bytes(os.fspath(corpus.data_dir)) / 2**20
   timing = "already built (--force rebuilds it)" if already_built else f"built in {wall:.0f} s"
   print()
-  if "tags" in corpus.info.features:
+  if "tags" in (corpus.info.metadata or {}):
     split_counts, tag_counts, n_samples = tag_table(corpus)
     print("clips per split: " + ", ".join(f"{split} {count}" for split, count in split_counts.items()))
     print("clips per tag:   " + ", ".join(f"{tag} {count}" for tag, count in tag_counts))
@@ -103,7 +107,7 @@ def main(argv):
   else:
     rows, n_utterances, n_samples = speaker_table(corpus)
     print_table(rows)
-    summary = f"{len(rows)} speakers, {n_utterances} utterances"
+    summary = f"{len(rows)} speaker{'' if len(rows) == 1 else 's'}, {n_utterances} utterances"
   hours = n_samples / corpora.schema.SAMPLE_RATE / 3600
   print(f"\n{args.name}/{args.config}: {summary}, {hours:.2f} h of audio, "
         f"{size:.1f} MiB in {corpus.data_dir}; {timing}")

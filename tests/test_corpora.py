@@ -377,6 +377,14 @@ def test_build_corpus_main_rejects_bad_flags(args, message, tmp_path, capsys):
   assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0]
 
 
+def test_build_corpus_main_builds_a_folder_and_prints_its_speakers(tmp_path, capsys):
+  _write_audio_folder(tmp_path / "drums")
+  build_corpus.main(["--name", "folder", "--config", "drums", "--data-dir", str(tmp_path / "tfds"),
+                     "--manual-dir", str(tmp_path / "drums")])
+  out = capsys.readouterr().out
+  assert "unknown  unknown" in out and "folder/drums: 1 speaker, 3 utterances" in out
+
+
 def test_build_corpus_main_prints_the_speaker_table(voices_dir, capsys):
   build_corpus.main(["--name", "voices", "--config", "small", "--data-dir", voices_dir])
   out = capsys.readouterr().out
