@@ -54,7 +54,7 @@ def test_music_small_has_no_piece_in_two_splits(music_records):
 def test_music_full_selection_is_seeded_stratified_and_split_by_piece():
   first, second = music_builder.select_pieces(music_builder.FULL), music_builder.select_pieces(music_builder.FULL)
   assert first == second
-  assert len({piece.name for piece in first}) == len(first) == 560
+  assert len({piece.name for piece in first}) == len(first) == 1250
   for label, _, _, count in music_builder.FULL.collections:
     splits = [piece.split for piece in first if piece.composer == label]
     assert len(splits) == count

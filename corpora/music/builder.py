@@ -58,11 +58,11 @@ SMALL = MusicConfig(
 )
 FULL = MusicConfig(
     name="full",
-    description="5 composers, 560 pieces x 3 excerpts of 4 s (80/10/10 by piece).",
-    collections=(("bach", "bach", (".mxl",), 150), ("palestrina", "palestrina", (".krn",), 150),
+    description="5 composers, 1,250 pieces x 4 excerpts of 4 s (80/10/10 by piece).",
+    collections=(("bach", "bach", (".mxl",), 400), ("palestrina", "palestrina", (".krn",), 400),
                  ("monteverdi", "monteverdi", (".mxl",), 49), ("trecento", "trecento", (".xml",), 101),
-                 ("traditional", "ryansMammoth", (".abc",), 110)),
-    excerpts_per_piece=3,
+                 ("traditional", "ryansMammoth", (".abc",), 300)),
+    excerpts_per_piece=4,
     split_cycle=("train",) * 8 + ("validation", "test"),
 )
 
@@ -101,7 +101,12 @@ def select_pieces(config, root=None):
 class Music(schema.Builder, skip_registration=True):
   """Rendered music21 scores with audible tags; see the module docstring."""
 
-  VERSION = schema.VERSION
+  VERSION = tfds.core.Version("1.1.0")
+  RELEASE_NOTES = {
+      "1.0.0": "full: 560 pieces x 3 excerpts.",
+      "1.1.0": "full: 1,250 pieces x 4 excerpts (every Monteverdi and trecento score, more of the others); "
+                 "audio stored as raw bytes, a third of the size.",
+  }
   BUILDER_CONFIGS = [SMALL, FULL]
 
   def _info(self):
@@ -112,7 +117,7 @@ class Music(schema.Builder, skip_registration=True):
         builder=self,
         description=__doc__,
         features=tfds.features.FeaturesDict({
-            "audio": schema.audio_feature(),
+            "audio": schema.audio_feature(encoding="bytes"),
             "tags": tfds.features.Tensor(shape=(len(names),), dtype=np.uint8),
             "piece": tfds.features.Text(),
             "composer": tfds.features.Text(),

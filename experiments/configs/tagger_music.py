@@ -47,7 +47,7 @@ def get_config(variant="default"):
   data.eval_batches = 2 if smoke else 12  # validation batches per evaluation
 
   config.train = train = ml_collections.ConfigDict()
-  train.num_steps = 3 if smoke else 8000  # optimiser steps
+  train.num_steps = 3 if smoke else 16000  # optimiser steps
   train.learning_rate = 1e-3  # peak AdamW learning rate
   train.warmup_steps = 1 if smoke else 100  # linear warm-up steps
   train.weight_decay = 1e-4  # AdamW decoupled weight decay (times the learning rate)
