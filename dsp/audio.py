@@ -139,10 +139,14 @@ def peak_normalize(audio, peak=0.95):
 
 
 def to_int16(audio):
-  """[n] float in [-1, 1] -> [n] int16 PCM (the corpora's storage format)."""
-  return np.round(np.clip(audio, -1.0, 1.0) * 32767.0).astype(np.int16)
+  """[n] float in [-1, 1] -> [n] int16 PCM (the corpora's storage format).
+
+  The scale is 32768, as soundfile's when it reads int16 files, so an int16 file
+  read by `load_audio` at its own rate and stored again is bit-exact.
+  """
+  return np.clip(np.round(np.asarray(audio) * 32768.0), -32768, 32767).astype(np.int16)
 
 
 def from_int16(pcm):
-  """[n] int16 PCM -> [n] float32 in [-1, 1]."""
-  return np.asarray(pcm, dtype=np.float32) / 32767.0
+  """[n] int16 PCM -> [n] float32 in [-1, 1)."""
+  return np.asarray(pcm, dtype=np.float32) / 32768.0

@@ -113,9 +113,13 @@ def test_trim_and_normalize():
   np.testing.assert_array_equal(dsp.peak_normalize(silence), silence)
 
 
-def test_int16_round_trip():
-  pcm = np.array([-32767, -1, 0, 1, 32767], np.int16)
+def test_int16_round_trip(tmp_path):
+  pcm = np.array([-32768, -32767, -1, 0, 1, 32766, 32767], np.int16)
   np.testing.assert_array_equal(dsp.to_int16(dsp.from_int16(pcm)), pcm)
+  path = tmp_path / "pcm.wav"
+  sf.write(path, pcm, 16000, subtype="PCM_16")
+  np.testing.assert_array_equal(dsp.to_int16(dsp.load_audio(path, 16000)), pcm)
+  np.testing.assert_array_equal(dsp.to_int16(np.array([-1.5, 1.5])), [-32768, 32767])
 
 
 @pytest.mark.parametrize("n_fft,hop,length", [(2048, 512, 11025), (512, 128, 4000), (400, 160, 3001), (64, 16, 999)])
