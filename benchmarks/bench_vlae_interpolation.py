@@ -1,7 +1,7 @@
 """Male-to-female interpolation in an audio VLAE: does the median F0 rise along the path?
 
     python -m benchmarks.bench_vlae_interpolation --checkpoint runs/vlae_small_fb [--pairs 5] [--steps 7] \
-        [--out out/vlae_pairs]
+        [--temperature 1.0] [--out out/vlae_pairs]
 
 Pair k joins the first test-split utterance of the k-th male speaker to the
 first of the k-th female speaker (corpus order), written to --out/inputs with a
@@ -43,6 +43,7 @@ def main(argv):
   parser.add_argument("--pairs", type=int, default=5, help="male/female pairs (default 5)")
   parser.add_argument("--steps", type=int, default=7, help="points per path (default 7)")
   parser.add_argument("--seed", type=int, default=0, help="PRNG seed of the decoding (default 0)")
+  parser.add_argument("--temperature", type=float, default=1.0, help="decoder softmax temperature, > 0 (default 1)")
   parser.add_argument("--data-dir", help="corpus data dir (default $ELECTRIC_BEATS_DATA or data/tfds)")
   parser.add_argument("--out", default="out/vlae_pairs", help="output directory (default out/vlae_pairs)")
   args = parser.parse_args(argv)
@@ -58,7 +59,8 @@ def main(argv):
                      f"ask for at most {min(len(firsts['male']), len(firsts['female']))} --pairs")
   inputs = os.path.join(args.out, "inputs")
   cli.make_output_dir(inputs)
-  common = ["--checkpoint", args.checkpoint, "--steps", str(args.steps), "--seed", str(args.seed)]
+  common = ["--checkpoint", args.checkpoint, "--steps", str(args.steps), "--seed", str(args.seed),
+            "--temperature", str(args.temperature)]
   if args.data_dir:
     common += ["--data-dir", args.data_dir]
   rows = []
@@ -80,7 +82,7 @@ def main(argv):
   interpolate.main(common + ["--from-gender", "male", "--to-gender", "female", "--out", out])
   rows.append(("male mean -> female mean", float("nan"), float("nan"), _read_json(os.path.join(out, "path.json"))))
 
-  print(f"\ncheckpoint {args.checkpoint}; median F0 in Hz of the central 0.5 s of each input and of each decoded step")
+  print(f"\ncheckpoint {args.checkpoint}, temperature {args.temperature}; median F0 in Hz of the central 0.5 s of each input and of each decoded step")
   print("| path | F0 of A | F0 of B | " + " | ".join(f"step {step}" for step in range(args.steps)) + " | Spearman |")
   print("|---" * (args.steps + 4) + "|")
   for label, f0_a, f0_b, result in rows:
