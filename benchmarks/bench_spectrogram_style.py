@@ -117,7 +117,7 @@ def griffin_lim_seconds(audio, iterations, config):
 def main(argv):
   parser = cli.ArgumentParser(prog="python -m benchmarks.bench_spectrogram_style", description=__doc__,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
-  parser.add_argument("--seconds", type=float, default=10.0, help="length of both clips")
+  parser.add_argument("--seconds", type=cli.positive_float, default=10.0, help="length of both clips")
   parser.add_argument("--iterations", type=int, default=300, help="L-BFGS iterations")
   parser.add_argument("--filters", type=int, default=4096, help="random conv channels")
   parser.add_argument("--griffin-lim-iterations", type=int, default=500)
@@ -125,8 +125,6 @@ def main(argv):
   for name in ("iterations", "filters", "griffin_lim_iterations"):
     if getattr(args, name) < 1:
       raise InputError(f"--{name.replace('_', '-')} must be at least 1")
-  if not args.seconds > 0:
-    raise InputError(f"--seconds {args.seconds}: give a positive length")
   config = spectrogram.StyleTransferConfig(n_filters=args.filters, iterations=args.iterations,
                                            griffin_lim_iterations=args.griffin_lim_iterations)
   content, style = content_clip(args.seconds), style_clip(args.seconds)

@@ -43,10 +43,12 @@ def main(argv):
   parser.add_argument("--pairs", type=int, default=5, help="male/female pairs (default 5)")
   parser.add_argument("--steps", type=int, default=7, help="points per path (default 7)")
   parser.add_argument("--seed", type=int, default=0, help="PRNG seed of the decoding (default 0)")
-  parser.add_argument("--temperature", type=float, default=1.0, help="decoder softmax temperature, > 0 (default 1)")
+  parser.add_argument("--temperature", type=cli.positive_float, default=1.0, help="decoder softmax temperature, > 0 (default 1)")
   parser.add_argument("--data-dir", help="corpus data dir (default $ELECTRIC_BEATS_DATA or data/tfds)")
   parser.add_argument("--out", default="out/vlae_pairs", help="output directory (default out/vlae_pairs)")
   args = parser.parse_args(argv)
+  if args.pairs < 1 or args.steps < 2:
+    raise InputError(f"--pairs must be at least 1 and --steps at least 2, got {args.pairs} and {args.steps}")
   _, _, labels = audio.load_vlae(args.checkpoint)
   name, config = labels["corpus"]["name"], labels["corpus"]["config"]
   clips = batching.preload(corpora.load_split(name, config, "test", args.data_dir))

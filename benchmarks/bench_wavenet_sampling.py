@@ -53,7 +53,7 @@ def timed(function):
 def main(argv):
   parser = cli.ArgumentParser(prog="python -m benchmarks.bench_wavenet_sampling", description=__doc__,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
-  parser.add_argument("--seconds", type=float, default=1.0,
+  parser.add_argument("--seconds", type=cli.positive_float, default=1.0,
                       help=f"audio per stream for the fast sampler ({schema.SAMPLE_RATE} Hz)")
   parser.add_argument("--batches", type=int, nargs="+", default=[1, 32], help="numbers of parallel streams")
   parser.add_argument("--naive-samples", type=int, default=300, help="samples per stream for the naive sampler")

@@ -55,7 +55,7 @@ def time_block_steps(problem, params, init, incremental, timed_blocks):
 def main(argv):
   parser = cli.ArgumentParser(prog="python -m benchmarks.bench_wavenet_style", description=__doc__,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
-  parser.add_argument("--seconds", type=float, nargs="+", default=[0.25, 1.0, 4.0],
+  parser.add_argument("--seconds", type=cli.positive_float, nargs="+", default=[0.25, 1.0, 4.0],
                       help=f"signal lengths ({schema.SAMPLE_RATE} Hz)")
   parser.add_argument("--block", type=int, default=64)
   parser.add_argument("--steps", type=int, default=20, help="Adam steps per block")

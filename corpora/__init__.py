@@ -90,19 +90,26 @@ def build(name, config, data_dir=None, manual_dir=None, force=False):
     force: rebuild even if the corpus exists.
 
   Raises:
-    InputError: bad names, a missing or unexpected manual_dir, bad source
-      data, or a split of a `schema.Builder` corpus (voices, music) past TFDS's
+    InputError: bad names, a data dir that cannot be created, a missing,
+      empty or unexpected manual_dir, bad source data, or a split of a `schema.Builder` corpus (voices, music) past TFDS's
       1 GiB shuffle buffer (`corpora.sharded` builders have no such limit).
   """
-  corpus = builder(name, config, data_dir)
   if name in _NEEDS_MANUAL_DIR:
     if manual_dir is None:
       raise InputError(f"corpus {name} reads {_NEEDS_MANUAL_DIR[name]}; pass it with --manual-dir")
     if not os.path.isdir(manual_dir):
       raise InputError(f"{manual_dir}: no such directory; give --manual-dir {_NEEDS_MANUAL_DIR[name]}")
+    if not os.listdir(manual_dir):
+      raise InputError(f"{manual_dir}: the directory is empty; give --manual-dir {_NEEDS_MANUAL_DIR[name]}")
     manual_dir = os.path.abspath(os.path.expanduser(manual_dir))
   elif manual_dir is not None:
     raise InputError(f"corpus {name} is synthesised and takes no --manual-dir; leave it out")
+  corpus = builder(name, config, data_dir)
+  try:
+    os.makedirs(resolve_data_dir(data_dir), exist_ok=True)
+  except OSError as error:
+    raise InputError(f"--data-dir {resolve_data_dir(data_dir)}: cannot create it ({error.strerror}); "
+                     "choose another directory") from None
   mode = tfds.download.GenerateMode.FORCE_REDOWNLOAD if force else tfds.download.GenerateMode.REUSE_DATASET_IF_EXISTS
   try:
     corpus.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=manual_dir, download_mode=mode))
@@ -137,6 +144,8 @@ def speaker_names(name, config, data_dir=None):
   built corpus.
   """
   corpus = builder(name, config, data_dir)
+  if "speaker" not in corpus.info.features:
+    raise InputError(f"corpus {name}/{config} has no speakers; pass a speech corpus (voices, vctk or folder)")
   if corpus.info.features["speaker"].num_classes is None:
     corpus = prepared_builder(name, config, data_dir)
   return list(corpus.info.features["speaker"].names)

@@ -1,11 +1,13 @@
 """Shared command-line plumbing: bad input becomes one line and exit status 2."""
 
 import argparse
+import math
 import os
 import sys
 import tempfile
 
 from absl import app, flags, logging
+from ml_collections import config_flags
 
 from dsp.errors import InputError
 
@@ -19,6 +21,45 @@ class ArgumentParser(argparse.ArgumentParser):
 
   def error(self, message):
     raise InputError(f"{message}; see {self.prog} --help")
+
+
+def finite_float(text):
+  """argparse type: a finite number (rejects nan and inf)."""
+  try:
+    value = float(text)
+  except ValueError:
+    raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+  if not math.isfinite(value):
+    raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
+  return value
+
+
+def positive_float(text):
+  """argparse type: a finite number > 0 (lengths, temperatures, step sizes)."""
+  value = finite_float(text)
+  if value <= 0:
+    raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+  return value
+
+
+def non_negative_float(text):
+  """argparse type: a finite number >= 0 (loss weights)."""
+  value = finite_float(text)
+  if value < 0:
+    raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+  return value
+
+
+def seconds_to_samples(seconds, sample_rate, flag="--seconds"):
+  """Rounds a positive length in seconds to samples; at least one.
+
+  Raises:
+    InputError: one line naming `flag` when the length rounds to no sample.
+  """
+  num_samples = int(round(seconds * sample_rate))
+  if num_samples < 1:
+    raise InputError(f"{flag} {seconds:g} is less than one sample at {sample_rate} Hz; ask for more")
+  return num_samples
 
 
 def make_output_dir(path, flag="--out"):
@@ -47,7 +88,11 @@ def check_output_file(path, extensions, flag="--out"):
   """
   if os.path.splitext(path)[1].lower() not in extensions:
     raise InputError(f"{flag} {path}: give a path ending in {' or '.join(extensions)}")
+  if os.path.isdir(path):
+    raise InputError(f"{flag} {path}: is a directory; give a file path")
   directory = os.path.dirname(os.path.abspath(path))
+  if os.path.exists(directory) and not os.path.isdir(directory):
+    raise InputError(f"{flag} {path}: {directory} is a file, not a directory; choose another path")
   if not os.path.isdir(directory):
     raise InputError(f"{flag} {path}: directory {directory} does not exist; create it first")
   _check_writable(directory, path, flag)
@@ -105,6 +150,17 @@ def run_absl(main):
     except SystemExit as done:
       asked_for_help = any(arg.split("=")[0] in ("-h", "--help", "--helpshort", "--helpfull") for arg in argv[1:])
       sys.exit(0 if asked_for_help else done.code)
+    for name in flags.FLAGS:
+      try:
+        config_flags.get_config_filename(flags.FLAGS[name])
+      except TypeError:
+        continue  # not a config file flag
+      try:
+        flags.FLAGS[name].value.keys()  # a config file that failed to load raises on any access
+      except OSError as error:
+        print(f"error: --{name}: cannot load the config file ({str(error).splitlines()[-1].strip()}); see --help",
+              file=sys.stderr)
+        sys.exit(2)
     return remaining
 
   def quiet_main(argv):

@@ -8,8 +8,8 @@ logistic-regression probes of gender and speaker from the posterior mean of
 the global latent (fit on the train split, scored on the test split's held-out
 utterances; gender on the unseen `heldout_speakers`, speaker there by 5-fold
 cross-validation). Crops are the run's training crop unless --crop is given.
-Shows a progress bar per run, writes eval.json into each workdir and prints a
-Markdown table. With --untrained, each run's model is evaluated at its initial
+Shows a progress bar per run, writes eval.json into each workdir (eval_cropN.json
+at another --crop N) and prints a Markdown table. With --untrained, each run's model is evaluated at its initial
 parameters instead (eval_untrained.json): what the probes find in an encoder
 that never trained.
 """

@@ -77,25 +77,22 @@ def main(argv):
                    "labels)")
   parser.add_argument("--steps", type=int, default=7, help="points on the path, endpoints included (default 7)")
   parser.add_argument("--mode", choices=["slerp", "lerp"], default="slerp", help="path shape (default slerp)")
-  parser.add_argument("--seconds", type=float, default=0.5,
+  parser.add_argument("--seconds", type=cli.positive_float, default=0.5,
                       help="seconds decoded per step (default 0.5); with local latents at most the encoded "
                       "length (--crop, rounded up to whole local frames)")
   parser.add_argument("--crop", type=int, default=8000, help="central samples of each clip encoded (default 8000)")
-  parser.add_argument("--temperature", type=float, default=1.0, help="softmax temperature, > 0 (default 1)")
+  parser.add_argument("--temperature", type=cli.positive_float, default=1.0, help="softmax temperature, > 0 (default 1)")
   parser.add_argument("--seed", type=int, default=0, help="PRNG seed, shared by every step (default 0)")
   parser.add_argument("--checkpoint", default=audio.DEFAULT_CHECKPOINT, help=audio.DEFAULT_CHECKPOINT_HELP)
   parser.add_argument("--batch-size", type=int, default=8, help="crops per encoder pass for gender means")
   parser.add_argument("--data-dir", help="corpus data dir for gender means (default $ELECTRIC_BEATS_DATA or data/tfds)")
   parser.add_argument("--out", required=True, help="output directory")
   args = parser.parse_args(argv)
-  if not args.seconds > 0 or not args.temperature > 0:
-    raise InputError(f"--seconds and --temperature must be positive, got {args.seconds} and {args.temperature}")
-  if args.crop < 1 or args.batch_size < 1:
-    raise InputError(f"--crop and --batch-size must be positive, got {args.crop} and {args.batch_size}")
-  num_samples = int(round(args.seconds * audio.SAMPLE_RATE))
-  if num_samples < 1:
-    raise InputError(f"--seconds {args.seconds} is less than one sample; ask for more")
+  if args.batch_size < 1:
+    raise InputError(f"--batch-size must be positive, got {args.batch_size}")
+  num_samples = cli.seconds_to_samples(args.seconds, audio.SAMPLE_RATE)
   model, params, labels = audio.load_vlae(args.checkpoint)
+  audio.check_crop(model, args.crop)
   for gender, flag in ((args.from_gender, "--from-gender"), (args.to_gender, "--to-gender")):
     if gender is not None:
       check_gender(labels, gender, flag)

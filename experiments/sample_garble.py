@@ -58,12 +58,14 @@ def prime_codes(path, model, batch):
   left out.
 
   Raises:
-    InputError: unreadable or empty audio, or audio shorter than the receptive field.
+    InputError: unreadable, empty or silent audio, or audio shorter than the receptive field.
   """
   audio = dsp.trim_silence(dsp.load_audio(path, SAMPLE_RATE))
   if len(audio) < model.receptive_field:
     raise InputError(f"--prime {path}: {len(audio)} samples of sound, shorter than the model's receptive field "
                      f"({model.receptive_field} samples at {SAMPLE_RATE} Hz); give a longer clip")
+  if dsp.active_fraction(audio, SAMPLE_RATE) == 0.0:
+    raise InputError(f"--prime {path}: the clip is silent (no 25 ms frame above -40 dBFS); give a clip with sound")
   codes = dsp.quantize(audio[-model.receptive_field:], model.num_classes - 1)
   return jnp.broadcast_to(jnp.asarray(codes, jnp.int32), (batch, model.receptive_field))
 
@@ -74,8 +76,8 @@ def main(argv):
   parser.add_argument("--gender", choices=["male", "female", "both"], default="both",
                       help="condition on gender alone (default both: female and male)")
   parser.add_argument("--speaker", help="condition on one training speaker (and its gender) instead")
-  parser.add_argument("--seconds", type=float, default=2.0, help="length of each sample in seconds (default 2)")
-  parser.add_argument("--temperature", type=float, default=0.9,
+  parser.add_argument("--seconds", type=cli.positive_float, default=2.0, help="length of each sample in seconds (default 2)")
+  parser.add_argument("--temperature", type=cli.positive_float, default=0.9,
                       help="softmax temperature, > 0 (default 0.9: the shipped model's samples are mostly "
                       "unvoiced noise at 1 and fall silent more often at 0.8)")
   parser.add_argument("--seed", type=int, default=0, help="PRNG seed; the same seed gives the same audio")
@@ -86,19 +88,15 @@ def main(argv):
                       "(default: the shipped models/wavenet_voices)")
   parser.add_argument("--out", default="out/garble", help="output directory (default out/garble)")
   args = parser.parse_args(argv)
-  if not args.seconds > 0:
-    raise InputError(f"--seconds must be positive, got {args.seconds}")
-  if not args.temperature > 0:
-    raise InputError(f"--temperature must be positive, got {args.temperature}")
   if args.num < 1:
     raise InputError(f"--num must be at least 1, got {args.num}")
+  num_samples = cli.seconds_to_samples(args.seconds, SAMPLE_RATE)
   model, params, labels = load_conditioned_wavenet(args.checkpoint)
   streams = conditions(args, labels)
   prime = None if args.prime is None else prime_codes(args.prime, model, len(streams))
   cli.make_output_dir(args.out)
   ids = {"speaker": jnp.array([s for _, s, _ in streams], jnp.int32),
          "gender": jnp.array([g for _, _, g in streams], jnp.int32)}
-  num_samples = int(round(args.seconds * SAMPLE_RATE))
   prime_length = 1 if prime is None else prime.shape[1]
   conditioning = sampling.prepare_conditioning(model, params, len(streams), prime_length + num_samples, ids)
   tic = time.perf_counter()

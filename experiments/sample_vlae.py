@@ -26,19 +26,15 @@ def main(argv):
   parser = cli.ArgumentParser(prog="python -m experiments.sample_vlae", description=__doc__,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
   parser.add_argument("--num", type=int, default=4, help="samples to draw (default 4)")
-  parser.add_argument("--seconds", type=float, default=0.5, help="length of each sample in seconds (default 0.5)")
-  parser.add_argument("--temperature", type=float, default=1.0, help="softmax temperature, > 0 (default 1)")
+  parser.add_argument("--seconds", type=cli.positive_float, default=0.5, help="length of each sample in seconds (default 0.5)")
+  parser.add_argument("--temperature", type=cli.positive_float, default=1.0, help="softmax temperature, > 0 (default 1)")
   parser.add_argument("--seed", type=int, default=0, help="PRNG seed; the same seed gives the same audio")
   parser.add_argument("--checkpoint", default=audio.DEFAULT_CHECKPOINT, help=audio.DEFAULT_CHECKPOINT_HELP)
   parser.add_argument("--out", default="out/vlae_prior", help="output directory (default out/vlae_prior)")
   args = parser.parse_args(argv)
   if args.num < 1:
     raise InputError(f"--num must be at least 1, got {args.num}")
-  if not args.seconds > 0 or not args.temperature > 0:
-    raise InputError(f"--seconds and --temperature must be positive, got {args.seconds} and {args.temperature}")
-  num_samples = int(round(args.seconds * audio.SAMPLE_RATE))
-  if num_samples < 1:
-    raise InputError(f"--seconds {args.seconds} is less than one sample; ask for more")
+  num_samples = cli.seconds_to_samples(args.seconds, audio.SAMPLE_RATE)
   model, params, _ = audio.load_vlae(args.checkpoint)
   cli.make_output_dir(args.out)
   prior_key, sample_key = jax.random.split(jax.random.key(args.seed))

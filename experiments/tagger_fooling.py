@@ -61,25 +61,26 @@ def main(argv):
   parser.add_argument("--out", required=True, help="output folder")
   parser.add_argument("--input", nargs="+", help="starting clips (any WAV/FLAC/OGG); default: test-split clips")
   parser.add_argument("--clips", type=int, default=5, help="test clips to fool when no --input is given")
-  parser.add_argument("--seconds", type=float, default=4.0, help="use at most this much of each clip")
+  parser.add_argument("--seconds", type=cli.positive_float, default=4.0, help="use at most this much of each clip")
   parser.add_argument("--steps", type=int, default=300, help="Adam steps on the waveform")
-  parser.add_argument("--learning-rate", type=float, default=2e-4, help="Adam step size, in sample units")
+  parser.add_argument("--learning-rate", type=cli.positive_float, default=2e-4, help="Adam step size, in sample units")
   parser.add_argument("--leash", choices=tagger_style.LEASHES, default="l2", help="distance to the starting clip")
-  parser.add_argument("--leash-weight", type=float, default=10.0, help="weight of the distance")
-  parser.add_argument("--min-snr-db", type=float, default=20.0, help="the change stays at least this far below the clip")
+  parser.add_argument("--leash-weight", type=cli.non_negative_float, default=10.0, help="weight of the distance")
+  parser.add_argument("--min-snr-db", type=cli.finite_float, default=20.0, help="the change stays at least this far below the clip")
   parser.add_argument("--target-probability", type=float, default=0.95, help="stop pushing the logit past this")
   parser.add_argument("--data-dir", help=f"TFDS data dir (default: ${corpora.DATA_DIR_ENV} or {corpora.DEFAULT_DATA_DIR})")
   args = parser.parse_args(argv)
-  if args.steps < 1 or args.clips < 1 or args.seconds <= 0:
-    raise InputError("--steps and --clips must be at least 1 and --seconds positive")
+  if args.steps < 1 or args.clips < 1:
+    raise InputError("--steps and --clips must be at least 1")
   if not 0.5 < args.target_probability < 1.0:
     raise InputError("--target-probability must lie between 0.5 and 1")
   model, params, names, corpus = load_tagger(args.workdir)
   tag = tagger_style.tag_index(names, args.tag)
+  clips = starting_clips(args, model, params, names, corpus, tag)
   cli.make_output_dir(args.out)
 
   results = []
-  for number, (label, audio) in enumerate(starting_clips(args, model, params, names, corpus, tag)):
+  for number, (label, audio) in enumerate(clips):
     start = time.perf_counter()
     result = tagger_style.fool(model, params, jnp.asarray(audio), tag, steps=args.steps,
                                learning_rate=args.learning_rate, leash=args.leash, leash_weight=args.leash_weight,

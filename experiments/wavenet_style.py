@@ -59,16 +59,16 @@ def main(argv):
   parser.add_argument("--steps", type=int, default=20, help="Adam steps per block")
   parser.add_argument("--sweeps", type=int, default=1, help="passes of coordinate descent over the signal")
   parser.add_argument("--joint-steps", type=int, default=200, help="Adam steps of the joint relaxation")
-  parser.add_argument("--learning-rate", type=float, default=0.1, help="Adam learning rate on the logits")
+  parser.add_argument("--learning-rate", type=cli.positive_float, default=0.1, help="Adam learning rate on the logits")
   parser.add_argument("--content-layer", help="residual layer for content (default: about two thirds of depth)")
   parser.add_argument("--style-layers", help="comma-separated residual layers for style (default: every fourth)")
-  parser.add_argument("--content-weight", type=float, default=1.0)
-  parser.add_argument("--style-weight", type=float, default=100.0)
+  parser.add_argument("--content-weight", type=cli.non_negative_float, default=1.0)
+  parser.add_argument("--style-weight", type=cli.non_negative_float, default=100.0)
   parser.add_argument("--init", choices=["content", "noise"], default="content",
                       help="coordinate descent's starting input (content: the content clip's codes; noise: "
                       "uniform random codes from --seed); each block keeps these codes unless its optimised argmax "
                       "lowers the objective. The joint relaxation ignores --init and starts from uniform logits")
-  parser.add_argument("--seconds", type=float, default=1.0, help="use at most this much of each clip")
+  parser.add_argument("--seconds", type=cli.positive_float, default=1.0, help="use at most this much of each clip")
   parser.add_argument("--gender", choices=["female", "male"], help="condition the WaveNet on a gender (default none)")
   parser.add_argument("--seed", type=int, default=0)
   parser.add_argument("--checkpoint", default=pretrained.SHIPPED_CHECKPOINT, help="WaveNet checkpoint")

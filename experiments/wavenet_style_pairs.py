@@ -69,13 +69,13 @@ def main(argv):
                               formatter_class=argparse.RawDescriptionHelpFormatter)
   parser.add_argument("--out", required=True, help="output directory (created)")
   parser.add_argument("--pairs", type=int, default=5, help="content/style pairs (default 5)")
-  parser.add_argument("--seconds", type=float, default=1.0, help="length of every clip (default 1)")
+  parser.add_argument("--seconds", type=cli.positive_float, default=1.0, help="length of every clip (default 1)")
   parser.add_argument("--block", type=int, default=64, help="columns optimised together")
   parser.add_argument("--steps", type=int, default=20, help="Adam steps per block")
   parser.add_argument("--joint-steps", type=int, default=200, help="Adam steps of the joint relaxation")
-  parser.add_argument("--learning-rate", type=float, default=0.1, help="Adam learning rate on the logits")
-  parser.add_argument("--content-weight", type=float, default=1.0, help="weight of the content loss")
-  parser.add_argument("--style-weight", type=float, default=100.0, help="weight of the Gram style loss")
+  parser.add_argument("--learning-rate", type=cli.positive_float, default=0.1, help="Adam learning rate on the logits")
+  parser.add_argument("--content-weight", type=cli.non_negative_float, default=1.0, help="weight of the content loss")
+  parser.add_argument("--style-weight", type=cli.non_negative_float, default=100.0, help="weight of the Gram style loss")
   parser.add_argument("--corpus-config", default="full", help="voices config to draw the clips from")
   parser.add_argument("--split", default="validation", help="split to draw the clips from")
   parser.add_argument("--data-dir", help="TFDS data dir (default: $ELECTRIC_BEATS_DATA or data/tfds)")
@@ -84,8 +84,6 @@ def main(argv):
   for name in ("pairs", "block", "steps", "joint_steps"):
     if getattr(args, name) < 1:
       raise InputError(f"--{name.replace('_', '-')} must be at least 1")
-  if args.seconds <= 0:
-    raise InputError(f"--seconds {args.seconds}: give a positive length")
 
   model, params, _ = pretrained.load_wavenet(args.checkpoint)
   num_samples = round(args.seconds * SAMPLE_RATE)

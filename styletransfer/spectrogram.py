@@ -81,8 +81,8 @@ class StyleTransferConfig:
       if not getattr(self, name) > 0:
         raise InputError(f"{name}={getattr(self, name)} must be positive")
     for name in ("content_weight", "style_weight", "noise_scale", "griffin_lim_iterations"):
-      if getattr(self, name) < 0:
-        raise InputError(f"{name}={getattr(self, name)} must not be negative")
+      if not getattr(self, name) >= 0:
+        raise InputError(f"{name}={getattr(self, name)} must be a number >= 0")
     if not 0.0 <= self.griffin_lim_momentum < 1.0:
       raise InputError(f"griffin_lim_momentum={self.griffin_lim_momentum} must be in [0, 1)")
     if self.hop > self.n_fft:

@@ -38,8 +38,12 @@ def test_make_output_dir_unwritable(tmp_path, monkeypatch):
 @pytest.mark.parametrize("name, message", [
     ("clip.mp3", r"give a path ending in \.wav or \.flac"),
     ("missing/clip.wav", r"directory .*missing does not exist"),
+    ("file/clip.wav", r"file is a file, not a directory"),
+    ("folder.wav", r"folder\.wav: is a directory"),
 ])
 def test_check_output_file_refuses(tmp_path, name, message):
+  (tmp_path / "file").write_text("x")
+  (tmp_path / "folder.wav").mkdir()
   with pytest.raises(InputError, match=message):
     cli.check_output_file(str(tmp_path / name), (".wav", ".flac"))
 
@@ -56,6 +60,28 @@ def test_argument_parser_errors_are_input_errors():
   parser.add_argument("--seconds", type=float, required=True)
   with pytest.raises(InputError, match=r"--seconds.*; see tool --help$"):
     parser.parse_args([])
+
+
+@pytest.mark.parametrize("kind, text, message", [
+    (cli.positive_float, "nan", "must be a finite number"),
+    (cli.positive_float, "inf", "must be a finite number"),
+    (cli.positive_float, "0", "must be > 0"),
+    (cli.positive_float, "two", "'two' is not a number"),
+    (cli.non_negative_float, "-1", "must be >= 0"),
+    (cli.finite_float, "-inf", "must be a finite number"),
+])
+def test_float_types_refuse_with_the_flag_named(kind, text, message):
+  parser = cli.ArgumentParser(prog="tool")
+  parser.add_argument("--value", type=kind)
+  with pytest.raises(InputError, match=f"--value: {message}"):
+    parser.parse_args([f"--value={text}"])
+  assert parser.parse_args(["--value", "0.5"]).value == 0.5
+
+
+def test_seconds_to_samples_needs_one_sample():
+  assert cli.seconds_to_samples(0.5, 16000) == 8000
+  with pytest.raises(InputError, match="--seconds 1e-06 is less than one sample at 16000 Hz"):
+    cli.seconds_to_samples(1e-6, 16000)
 
 
 def test_run_prints_one_line_and_exits_2(capsys):

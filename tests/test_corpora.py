@@ -189,6 +189,16 @@ def test_vctk_needs_its_manual_dir(tmp_path):
   (tmp_path / "empty" / "stray").mkdir(parents=True)
   with pytest.raises(InputError, match="has no wav48_silence_trimmed/ folder"):
     corpora.build("vctk", "default", str(tmp_path / "tfds"), manual_dir=str(tmp_path / "empty"))
+  (tmp_path / "nothing").mkdir()
+  with pytest.raises(InputError, match="nothing: the directory is empty"):
+    corpora.build("vctk", "default", str(tmp_path / "unwritten"), manual_dir=str(tmp_path / "nothing"))
+  assert not (tmp_path / "unwritten").exists()
+
+
+def test_a_data_dir_that_cannot_be_created_is_one_error(tmp_path):
+  (tmp_path / "file").write_text("")
+  with pytest.raises(InputError, match="--data-dir .*file/tfds: cannot create it"):
+    corpora.build("voices", "small", str(tmp_path / "file" / "tfds"))
 
 
 def _write_audio_folder(root):

@@ -56,6 +56,14 @@ def test_train_wavenet_refuses_a_checkpoint_of_another_config(smoke_run, voices_
   assert result.stderr.strip().count("\n") == 0 and "another model config" in result.stderr
 
 
+def test_train_wavenet_missing_config_file_is_one_line(tmp_path):
+  result = run_module("experiments.train_wavenet", "--config", str(tmp_path / "nosuch.py"), "--workdir",
+                      str(tmp_path / "run"))
+  assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+  assert result.stderr.startswith("error: --config: cannot load the config file ([Errno 2] No such file")
+  assert not (tmp_path / "run").exists()
+
+
 def test_sample_garble_writes_audio_pictures_and_f0_table(smoke_run, tmp_path, capsys):
   sample_garble.main(["--checkpoint", smoke_run, "--gender", "both", "--num", "2", "--seconds", "0.25",
                       "--seed", "3", "--out", str(tmp_path)])
@@ -88,11 +96,18 @@ def test_sample_garble_continues_a_prime_from_its_last_receptive_field(smoke_run
   with pytest.raises(InputError, match=f"{model.receptive_field - 1} samples of sound, shorter than the model's receptive field"):
     sample_garble.main(["--checkpoint", smoke_run, "--prime", str(tmp_path / "short.wav"), "--out", str(tmp_path / "x")])
   assert not (tmp_path / "x").exists()
+  dsp.save_audio(tmp_path / "silent.wav", np.zeros(16000), 16000)
+  with pytest.raises(InputError, match="silent.wav: the clip is silent"):
+    sample_garble.main(["--checkpoint", smoke_run, "--prime", str(tmp_path / "silent.wav"), "--out", str(tmp_path / "x")])
+  assert not (tmp_path / "x").exists()
 
 
 @pytest.mark.parametrize("args,phrase", [
-    (["--seconds", "0"], "--seconds must be positive"),
-    (["--seconds", "-1"], "--seconds must be positive"),
+    (["--seconds", "0"], "--seconds: must be > 0"),
+    (["--seconds", "-1"], "--seconds: must be > 0"),
+    (["--seconds", "nan"], "--seconds: must be a finite number"),
+    (["--seconds", "1e-6"], "--seconds 1e-06 is less than one sample"),
+    (["--temperature", "inf"], "--temperature: must be a finite number"),
     (["--gender", "robot"], "invalid choice"),
     (["--speaker", "nobody"], "unknown speaker 'nobody'; known speakers: flite_rms, flite_slt"),
     (["--out", "/proc/garble"], "cannot create it"),

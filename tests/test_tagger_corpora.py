@@ -25,6 +25,11 @@ def music_records(music_dir):
   return {split: list(corpora.load_split("music", "small", split, music_dir)) for split in SPLITS}
 
 
+def test_music_has_no_speakers_to_name(tmp_path):
+  with pytest.raises(InputError, match="corpus music/small has no speakers; pass a speech corpus"):
+    corpora.speaker_names("music", "small", str(tmp_path))
+
+
 def test_music_small_builds_with_the_documented_records(music_dir, music_records):
   names = tagging.tag_names("music", "small", music_dir)
   assert names == list(music_tags.tag_names(("bach", "traditional")))

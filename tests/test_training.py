@@ -153,6 +153,28 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
 
   with pytest.raises(InputError, match="at step 7.*last good checkpoint is step 5"):
     run(tmp_path, 10, batch_fn=poisoned_batch, checkpoint_every=5)
+  with pytest.raises(InputError, match="at step 7.*no checkpoint was saved before it"):
+    run(tmp_path / "early", 10, batch_fn=poisoned_batch, checkpoint_every=100)
+
+
+@pytest.mark.parametrize("overrides,message", [
+    (dict(num_steps=0), "train.num_steps is 0"),
+    (dict(eval_every=0), "train.eval_every is 0"),
+    (dict(learning_rate=float("nan")), "train.learning_rate is nan"),
+    (dict(learning_rate=-1.0), "train.learning_rate is -1.0"),
+    (dict(warmup_steps=-1), "train.warmup_steps is -1"),
+])
+def test_settings_that_cannot_train_are_refused_before_anything_is_written(tmp_path, overrides, message):
+  workdir = tmp_path / "run"
+  with pytest.raises(InputError, match=message):
+    run(workdir, overrides.pop("num_steps", 2), **overrides)
+  assert not workdir.exists()
+
+
+def test_a_workdir_that_cannot_be_created_is_one_error(tmp_path):
+  (tmp_path / "file").write_text("")
+  with pytest.raises(InputError, match="--workdir .*cannot create it"):
+    run(tmp_path / "file" / "run", 2)
 
 
 def test_two_devices_give_the_loss_of_one():

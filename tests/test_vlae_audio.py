@@ -172,6 +172,12 @@ def test_evaluate_writes_the_table_row(smoke_run, voices_dir):
   assert read_json(os.path.join(smoke_run, "eval_untrained.json"))["step"] == baseline["step"] == 0
   assert not os.path.exists(os.path.join(step_folder, "eval_untrained.json"))
   assert baseline["validation_bits_per_sample"] != result["validation_bits_per_sample"]
+  # Another crop goes to its own file, never over the training crop's row; one too short for the encoder is refused.
+  shorter = evaluate(smoke_run, 1024, 4, voices_dir)
+  assert read_json(os.path.join(smoke_run, "eval_crop1024.json"))["crop"] == shorter["crop"] == 1024
+  assert read_json(os.path.join(smoke_run, "eval.json")) == json.loads(json.dumps(result))
+  with pytest.raises(dsp.InputError, match="--crop 10: the encoder needs at least 1024 samples"):
+    evaluate(smoke_run, 10, 4, voices_dir)
 
 
 def test_central_windows_take_the_centre_with_context_and_pad_short_clips():
@@ -279,7 +285,8 @@ def bad_clips(tmp_path_factory):
     (["--a", "{good}", "--b", "{silent}"], "the clip is silent"),
     (["--a", "{good}", "--b", "{good}", "--steps", "1"], "--steps must be at least 2"),
     (["--a", "{good}", "--to-gender", "robot"], "--to-gender robot: unknown gender; known: female, male"),
-    (["--a", "{good}", "--b", "{good}", "--seconds", "0"], "must be positive"),
+    (["--a", "{good}", "--b", "{good}", "--seconds", "0"], "--seconds: must be > 0"),
+    (["--a", "{good}", "--b", "{good}", "--crop", "10"], "--crop 10: the encoder needs at least 1024 samples"),
     (["--a", "{good}", "--b", "{good}", "--seconds", "0.1", "--crop", "1024"],
      "1600 samples (0.100 s) to decode, but z holds 1 local latent frames covering 1024 samples"),
     (["--a", "{good}"], "one of the arguments --b --to-gender is required"),

@@ -84,6 +84,20 @@ class _StopRequest:
       signal.signal(signum, handler)
 
 
+def _check_settings(train_config, batch_size, samples_per_batch):
+  """Raises InputError on settings that cannot train, naming the config field."""
+  counts = {"train.num_steps": train_config.num_steps, "train.log_every": train_config.log_every,
+            "train.eval_every": train_config.eval_every, "train.checkpoint_every": train_config.checkpoint_every,
+            "data.batch_size": batch_size, "samples per batch (data.crop)": samples_per_batch}
+  for name, value in counts.items():
+    if value < 1:
+      raise InputError(f"{name} is {value}; it must be at least 1")
+  if not (math.isfinite(train_config.learning_rate) and train_config.learning_rate > 0):
+    raise InputError(f"train.learning_rate is {train_config.learning_rate}; give a finite number > 0")
+  if train_config.warmup_steps < 0:
+    raise InputError(f"train.warmup_steps is {train_config.warmup_steps}; give 0 or more")
+
+
 def train(*, workdir, model_config, init_params, loss_fn, train_batch, eval_batches, train_config,
           samples_per_batch, batch_size, labels=None, loss_unit="sample"):
   """Trains to `train_config.num_steps`, resuming from `workdir` if it holds a checkpoint.
@@ -113,9 +127,15 @@ def train(*, workdir, model_config, init_params, loss_fn, train_batch, eval_batc
     The final TrainState.
 
   Raises:
-    InputError: a checkpoint from another model config, an unsplittable batch,
-      or a non-finite loss (the last good checkpoint is kept).
+    InputError: nonsense settings or a workdir that cannot be created (both
+      before anything is written), a checkpoint from another model config, an
+      unsplittable batch, or a non-finite loss (the last good checkpoint is kept).
   """
+  _check_settings(train_config, batch_size, samples_per_batch)
+  try:
+    os.makedirs(workdir, exist_ok=True)
+  except OSError as error:
+    raise InputError(f"--workdir {workdir}: cannot create it ({error.strerror}); choose another directory") from None
   sharding = Sharding()
   sharding.check_batch_size(batch_size)
   optimizer = state_lib.make_optimizer(train_config.learning_rate, train_config.num_steps,
@@ -170,8 +190,10 @@ def train(*, workdir, model_config, init_params, loss_fn, train_batch, eval_batc
         if not (math.isfinite(float(metrics["loss"])) and math.isfinite(float(metrics["grad_norm"]))):
           checkpointer.wait()
           good = checkpointer.latest_step()
-          raise InputError(f"loss became {float(metrics['loss'])} at step {step + 1}; stopped, last good "
-                           f"checkpoint is step {good} in {checkpointer.directory}; lower the learning rate and rerun")
+          kept = ("no checkpoint was saved before it" if good is None
+                  else f"the last good checkpoint is step {good} in {checkpointer.directory}")
+          raise InputError(f"loss became {float(metrics['loss'])} at step {step + 1}; stopped, {kept}; "
+                           "lower the learning rate and rerun")
         done = step + 1
         progress.update(1)
         progress.set_postfix(bits=f"{float(metrics['loss']) / math.log(2):.3f}")

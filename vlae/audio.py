@@ -231,6 +231,13 @@ def central_crop(clip, crop):
   return clip[start:start + crop]
 
 
+def check_crop(model, crop):
+  """Raises InputError unless crops of `crop` samples are long enough for the encoder."""
+  if crop < model.encoder.min_samples:
+    raise InputError(f"--crop {crop}: the encoder needs at least {model.encoder.min_samples} samples "
+                     f"({model.encoder.min_samples / SAMPLE_RATE:.3f} s at {SAMPLE_RATE} Hz); pass a longer crop")
+
+
 def check_clip(audio, model, name):
   """Raises InputError unless `audio: [n] float32` is long enough for the encoder and not silent."""
   needed = model.encoder.min_samples

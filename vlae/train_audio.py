@@ -23,7 +23,7 @@ from training.loop import train
 from vlae import audio, probe
 from vlae.vae import vae_loss
 
-EVAL_FILE = "eval.json"
+EVAL_FILE = "eval.json"  # at the training crop; at another crop N, eval_cropN.json
 UNTRAINED_EVAL_FILE = "eval_untrained.json"
 # Samples per crop of checkpoints saved before the training crop went into their labels: the crop of every
 # vlae_voices variant but smoke.
@@ -109,7 +109,7 @@ def _split_clips(name, config, split, data_dir):
 
 
 def evaluate(path, crop=None, batch_size=8, data_dir=None, seed=0, untrained=False):
-  """The table row of a trained audio VLAE, also written to `WORKDIR/eval.json`.
+  """The table row of a trained audio VLAE, also written to `WORKDIR/eval.json` (see `EVAL_FILE`).
 
   Validation: the negative ELBO (bits per sample) and the KL (bits per clip)
   over one central crop of every validation utterance. Probes, on posterior
@@ -138,6 +138,7 @@ def evaluate(path, crop=None, batch_size=8, data_dir=None, seed=0, untrained=Fal
   workdir, step_folder, step = locate_checkpoint(path)
   model, params, labels = audio.load_vlae(step_folder)
   crop = training_crop(labels) if crop is None else crop
+  audio.check_crop(model, crop)
   if untrained:
     params = audio.init_params(model, jax.random.key(seed), crop)
   name, corpus_config = labels["corpus"]["name"], labels["corpus"]["config"]
@@ -180,7 +181,10 @@ def evaluate(path, crop=None, batch_size=8, data_dir=None, seed=0, untrained=Fal
       "speaker_probe_heldout_speakers": probe.cross_validated_accuracy(features["heldout_speakers"],
                                                                        speakers["heldout_speakers"]),
   }
-  dsp.save_json(os.path.join(workdir, UNTRAINED_EVAL_FILE if untrained else EVAL_FILE), result)
+  file_name = UNTRAINED_EVAL_FILE if untrained else EVAL_FILE
+  if crop != training_crop(labels):
+    file_name = file_name.replace(".json", f"_crop{crop}.json")
+  dsp.save_json(os.path.join(workdir, file_name), result)
   return result
 
 
