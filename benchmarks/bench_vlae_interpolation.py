@@ -43,7 +43,8 @@ def main(argv):
   parser.add_argument("--pairs", type=int, default=5, help="male/female pairs (default 5)")
   parser.add_argument("--steps", type=int, default=7, help="points per path (default 7)")
   parser.add_argument("--seed", type=int, default=0, help="PRNG seed of the decoding (default 0)")
-  parser.add_argument("--temperature", type=cli.positive_float, default=1.0, help="decoder softmax temperature, > 0 (default 1)")
+  parser.add_argument("--temperature", type=cli.positive_float, default=1.0,
+                      help="decoder softmax temperature, > 0 (default 1)")
   parser.add_argument("--data-dir", help="corpus data dir (default $ELECTRIC_BEATS_DATA or data/tfds)")
   parser.add_argument("--out", default="out/vlae_pairs", help="output directory (default out/vlae_pairs)")
   args = parser.parse_args(argv)
@@ -84,7 +85,8 @@ def main(argv):
   interpolate.main(common + ["--from-gender", "male", "--to-gender", "female", "--out", out])
   rows.append(("male mean -> female mean", float("nan"), float("nan"), _read_json(os.path.join(out, "path.json"))))
 
-  print(f"\ncheckpoint {args.checkpoint}, temperature {args.temperature}; median F0 in Hz of the central 0.5 s of each input and of each decoded step")
+  print(f"\ncheckpoint {args.checkpoint}, temperature {args.temperature}; "
+        "median F0 in Hz of the central 0.5 s of each input and of each decoded step")
   print("| path | F0 of A | F0 of B | " + " | ".join(f"step {step}" for step in range(args.steps)) + " | Spearman |")
   print("|---" * (args.steps + 4) + "|")
   for label, f0_a, f0_b, result in rows:

@@ -23,6 +23,7 @@ from corpora.music import Music
 from corpora.vctk import Vctk
 from corpora.voices import Voices
 from dsp.errors import InputError
+from dsp.files import make_dir
 
 DEFAULT_DATA_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data", "tfds")
 DATA_DIR_ENV = "ELECTRIC_BEATS_DATA"
@@ -91,7 +92,8 @@ def build(name, config, data_dir=None, manual_dir=None, force=False):
 
   Raises:
     InputError: bad names, a data dir that cannot be created, a missing,
-      empty or unexpected manual_dir, bad source data, or a split of a `schema.Builder` corpus (voices, music) past TFDS's
+      empty or unexpected manual_dir, bad source data, or a split of a
+      `schema.Builder` corpus (voices, music) past TFDS's
       1 GiB shuffle buffer (`corpora.sharded` builders have no such limit).
   """
   if name in _NEEDS_MANUAL_DIR:
@@ -105,11 +107,7 @@ def build(name, config, data_dir=None, manual_dir=None, force=False):
   elif manual_dir is not None:
     raise InputError(f"corpus {name} is synthesised and takes no --manual-dir; leave it out")
   corpus = builder(name, config, data_dir)
-  try:
-    os.makedirs(resolve_data_dir(data_dir), exist_ok=True)
-  except OSError as error:
-    raise InputError(f"--data-dir {resolve_data_dir(data_dir)}: cannot create it ({error.strerror}); "
-                     "choose another directory") from None
+  make_dir(resolve_data_dir(data_dir), "--data-dir")
   mode = tfds.download.GenerateMode.FORCE_REDOWNLOAD if force else tfds.download.GenerateMode.REUSE_DATASET_IF_EXISTS
   try:
     corpus.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=manual_dir, download_mode=mode))

@@ -1,9 +1,23 @@
-"""Atomic file writes: a temporary file beside the target, then a rename."""
+"""Atomic file writes (a temporary file beside the target, then a rename) and output directories."""
 
 import contextlib
 import json
 import os
 import tempfile
+
+from dsp.errors import InputError
+
+
+def make_dir(path, flag):
+  """Creates the directory `path` and its parents (a no-op if it exists).
+
+  Raises:
+    InputError: one line naming `flag` (e.g. "--workdir") when it cannot be created.
+  """
+  try:
+    os.makedirs(path, exist_ok=True)
+  except OSError as error:
+    raise InputError(f"{flag} {path}: cannot create it ({error.strerror}); choose another directory") from None
 
 
 def _umask():

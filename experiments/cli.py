@@ -10,6 +10,7 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 
 from dsp.errors import InputError
+from dsp.files import make_dir
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -68,10 +69,7 @@ def make_output_dir(path, flag="--out"):
   Raises:
     InputError: one line naming `flag` when it cannot be created or written.
   """
-  try:
-    os.makedirs(path, exist_ok=True)
-  except OSError as error:
-    raise InputError(f"{flag} {path}: cannot create it ({error.strerror}); choose another directory") from None
+  make_dir(path, flag)
   _check_writable(path, path, flag)
 
 

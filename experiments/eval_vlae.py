@@ -9,9 +9,9 @@ the global latent (fit on the train split, scored on the test split's held-out
 utterances; gender on the unseen `heldout_speakers`, speaker there by 5-fold
 cross-validation). Crops are the run's training crop unless --crop is given.
 Shows a progress bar per run, writes eval.json into each workdir (eval_cropN.json
-at another --crop N) and prints a Markdown table. With --untrained, each run's model is evaluated at its initial
-parameters instead (eval_untrained.json): what the probes find in an encoder
-that never trained.
+at another --crop N) and prints a Markdown table. With --untrained, each run's
+model is evaluated at its initial parameters instead (eval_untrained.json):
+what the probes find in an encoder that never trained.
 """
 
 import argparse

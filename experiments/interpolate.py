@@ -81,7 +81,8 @@ def main(argv):
                       help="seconds decoded per step (default 0.5); with local latents at most the encoded "
                       "length (--crop, rounded up to whole local frames)")
   parser.add_argument("--crop", type=int, default=8000, help="central samples of each clip encoded (default 8000)")
-  parser.add_argument("--temperature", type=cli.positive_float, default=1.0, help="softmax temperature, > 0 (default 1)")
+  parser.add_argument("--temperature", type=cli.positive_float, default=1.0,
+                      help="softmax temperature, > 0 (default 1)")
   parser.add_argument("--seed", type=int, default=0, help="PRNG seed, shared by every step (default 0)")
   parser.add_argument("--checkpoint", default=audio.DEFAULT_CHECKPOINT, help=audio.DEFAULT_CHECKPOINT_HELP)
   parser.add_argument("--batch-size", type=int, default=8, help="crops per encoder pass for gender means")

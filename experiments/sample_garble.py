@@ -76,7 +76,8 @@ def main(argv):
   parser.add_argument("--gender", choices=["male", "female", "both"], default="both",
                       help="condition on gender alone (default both: female and male)")
   parser.add_argument("--speaker", help="condition on one training speaker (and its gender) instead")
-  parser.add_argument("--seconds", type=cli.positive_float, default=2.0, help="length of each sample in seconds (default 2)")
+  parser.add_argument("--seconds", type=cli.positive_float, default=2.0,
+                      help="length of each sample in seconds (default 2)")
   parser.add_argument("--temperature", type=cli.positive_float, default=0.9,
                       help="softmax temperature, > 0 (default 0.9: the shipped model's samples are mostly "
                       "unvoiced noise at 1 and fall silent more often at 0.8)")

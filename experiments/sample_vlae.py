@@ -26,8 +26,10 @@ def main(argv):
   parser = cli.ArgumentParser(prog="python -m experiments.sample_vlae", description=__doc__,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
   parser.add_argument("--num", type=int, default=4, help="samples to draw (default 4)")
-  parser.add_argument("--seconds", type=cli.positive_float, default=0.5, help="length of each sample in seconds (default 0.5)")
-  parser.add_argument("--temperature", type=cli.positive_float, default=1.0, help="softmax temperature, > 0 (default 1)")
+  parser.add_argument("--seconds", type=cli.positive_float, default=0.5,
+                      help="length of each sample in seconds (default 0.5)")
+  parser.add_argument("--temperature", type=cli.positive_float, default=1.0,
+                      help="softmax temperature, > 0 (default 1)")
   parser.add_argument("--seed", type=int, default=0, help="PRNG seed; the same seed gives the same audio")
   parser.add_argument("--checkpoint", default=audio.DEFAULT_CHECKPOINT, help=audio.DEFAULT_CHECKPOINT_HELP)
   parser.add_argument("--out", default="out/vlae_prior", help="output directory (default out/vlae_prior)")

@@ -66,7 +66,8 @@ def main(argv):
   parser.add_argument("--learning-rate", type=cli.positive_float, default=2e-4, help="Adam step size, in sample units")
   parser.add_argument("--leash", choices=tagger_style.LEASHES, default="l2", help="distance to the starting clip")
   parser.add_argument("--leash-weight", type=cli.non_negative_float, default=10.0, help="weight of the distance")
-  parser.add_argument("--min-snr-db", type=cli.finite_float, default=20.0, help="the change stays at least this far below the clip")
+  parser.add_argument("--min-snr-db", type=cli.finite_float, default=20.0,
+                      help="the change stays at least this far below the clip")
   parser.add_argument("--target-probability", type=float, default=0.95, help="stop pushing the logit past this")
   parser.add_argument("--data-dir", help=f"TFDS data dir (default: ${corpora.DATA_DIR_ENV} or {corpora.DEFAULT_DATA_DIR})")
   args = parser.parse_args(argv)

@@ -75,7 +75,8 @@ def main(argv):
   parser.add_argument("--joint-steps", type=int, default=200, help="Adam steps of the joint relaxation")
   parser.add_argument("--learning-rate", type=cli.positive_float, default=0.1, help="Adam learning rate on the logits")
   parser.add_argument("--content-weight", type=cli.non_negative_float, default=1.0, help="weight of the content loss")
-  parser.add_argument("--style-weight", type=cli.non_negative_float, default=100.0, help="weight of the Gram style loss")
+  parser.add_argument("--style-weight", type=cli.non_negative_float, default=100.0,
+                      help="weight of the Gram style loss")
   parser.add_argument("--corpus-config", default="full", help="voices config to draw the clips from")
   parser.add_argument("--split", default="validation", help="split to draw the clips from")
   parser.add_argument("--data-dir", help="TFDS data dir (default: $ELECTRIC_BEATS_DATA or data/tfds)")

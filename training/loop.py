@@ -17,7 +17,7 @@ from jax.sharding import NamedSharding, PartitionSpec
 from tqdm import tqdm
 
 from dsp.errors import InputError
-from dsp.files import save_json
+from dsp.files import make_dir, save_json
 from training import state as state_lib
 from training.checkpoint import Checkpointer
 from training.metrics import MetricWriter, run_totals
@@ -132,10 +132,7 @@ def train(*, workdir, model_config, init_params, loss_fn, train_batch, eval_batc
       unsplittable batch, or a non-finite loss (the last good checkpoint is kept).
   """
   _check_settings(train_config, batch_size, samples_per_batch)
-  try:
-    os.makedirs(workdir, exist_ok=True)
-  except OSError as error:
-    raise InputError(f"--workdir {workdir}: cannot create it ({error.strerror}); choose another directory") from None
+  make_dir(workdir, "--workdir")
   sharding = Sharding()
   sharding.check_batch_size(batch_size)
   optimizer = state_lib.make_optimizer(train_config.learning_rate, train_config.num_steps,
