@@ -9,7 +9,8 @@ at the start of a step and one scatter writes the new inputs at its end. The
 past taps of all layers go through the dilated kernels in one batched matmul;
 only the current-tap matmul, the gate and the residual matmul of each layer
 remain on the sequential path. Global conditioning is folded into the gate
-biases once. The whole loop is one jit-compiled `lax.scan`.
+biases once, and the weights are split per layer once, before the loop (see
+`_Weights`). The whole loop is one jit-compiled `lax.scan`.
 
 Buffers start at zero, which is exactly the zero left-padding of
 `WaveNet(..., padding="causal")`: step t of `teacher_forced` reproduces output
@@ -84,6 +85,35 @@ def prepare_conditioning(model, params, batch, length, global_ids=None, global_v
   return Conditioning(bias, upsampled)
 
 
+class _Weights(NamedTuple):
+  """Parameters rearranged once, outside the loop, so no step slices a weight.
+
+  XLA does not hoist slices or transposes of loop-invariant arrays out of a
+  compiled loop. Indexing the stacked [num_layers, ...] kernels inside the step
+  copied every layer's weights at every time step (40 copies per sample), and
+  the past kernels, stored [.., R, 2 * gate], were transposed for the batched
+  matmul at every step: together they halved the speed at B=1.
+  """
+  past_kernel: jax.Array  # [num_layers, 2 * gate_channels, (taps - 1) * R] past-tap kernels, as the matmul reads them
+  current_kernels: tuple  # num_layers x [R, 2 * gate_channels] kernel of the current tap
+  residual_kernels: tuple  # num_layers - 1 x [gate_channels, R]
+  residual_biases: tuple  # num_layers - 1 x [R]
+
+
+def _weights(model, p):
+  taps, layers = model.kernel_size, model.num_layers
+  kernel = p["dilated_kernel"].reshape(layers, taps, model.residual_channels, 2 * model.gate_channels)
+  past_kernel = jnp.transpose(kernel[:, :taps - 1], (0, 3, 1, 2)).reshape(layers, 2 * model.gate_channels, -1)
+  return _Weights(past_kernel, tuple(kernel[layer, taps - 1] for layer in range(layers)),
+                  tuple(p["residual_kernel"][layer] for layer in range(layers - 1)),
+                  tuple(p["residual_bias"][layer] for layer in range(layers - 1)))
+
+
+def _empty_buffer(model, plan, batch):
+  """Zero past inputs: exactly the causal forward pass's zero left-padding."""
+  return jnp.zeros((batch, plan.total, model.residual_channels), jnp.float32)
+
+
 def _input_vector(model, p, code):
   """[B] codes -> [B, residual_channels] input projection (input_kernel_size 1)."""
   kernel = p["input_kernel"][0]
@@ -95,25 +125,22 @@ def _input_vector(model, p, code):
   return scalar[:, None] * kernel[0] + p["input_bias"]
 
 
-def _step(model, plan, p, buffer, code, t, gate_bias, local_t):
+def _step(model, plan, p, w, buffer, code, t, gate_bias, local_t):
   """One network evaluation at time t for input codes [B]: -> (head [B, H], new buffer)."""
   gate = model.gate_channels
-  residual = model.residual_channels
-  taps = model.kernel_size
-  past = buffer[:, _tap_rows(model, plan, t)]  # [B, L, taps - 1, R]
-  kernel = p["dilated_kernel"].reshape(model.num_layers, taps, residual, 2 * gate)
-  pre_all = gate_bias + jnp.einsum("bljr,ljrc->blc", past, kernel[:, :taps - 1])
+  past = buffer[:, _tap_rows(model, plan, t)].reshape(buffer.shape[0], model.num_layers, -1)  # [B, L, (taps - 1) R]
+  pre_all = gate_bias + jnp.einsum("blk,lck->blc", past, w.past_kernel)
   if local_t is not None:
     pre_all = pre_all + jnp.einsum("bc,lcg->blg", local_t, p["local_kernel"])
   x = _input_vector(model, p, code)
   inputs, gates = [], []
   for layer in range(model.num_layers):
     inputs.append(x)
-    pre = pre_all[:, layer] + x @ kernel[layer, taps - 1]
+    pre = pre_all[:, layer] + x @ w.current_kernels[layer]
     z = jnp.tanh(pre[:, :gate]) * jax.nn.sigmoid(pre[:, gate:])
     gates.append(z)
     if layer < model.num_layers - 1:
-      x = x + z @ p["residual_kernel"][layer] + p["residual_bias"][layer]
+      x = x + z @ w.residual_kernels[layer] + w.residual_biases[layer]
   buffer = buffer.at[:, _write_rows(plan, t)].set(jnp.stack(inputs, axis=1))
   skip = jnp.concatenate(gates, axis=-1) @ p["skip_kernel"] + p["skip_bias"]
   hidden = jax.nn.relu(jax.nn.relu(skip) @ p["hidden_kernel"] + p["hidden_bias"])
@@ -149,11 +176,12 @@ def teacher_forced(model, params, codes, conditioning):
   """
   _check_supported(model)
   plan, p = _plan(model), params["params"]
-  buffer = jnp.zeros((codes.shape[0], plan.total, model.residual_channels), jnp.float32)
+  weights = _weights(model, p)
+  buffer = _empty_buffer(model, plan, codes.shape[0])
 
   def body(buffer, xs):
     t, code, local_t = xs
-    head, buffer = _step(model, plan, p, buffer, code, t, conditioning.gate_bias, local_t)
+    head, buffer = _step(model, plan, p, weights, buffer, code, t, conditioning.gate_bias, local_t)
     return buffer, head
 
   local = None if conditioning.local is None else jnp.swapaxes(conditioning.local, 0, 1)
@@ -182,6 +210,7 @@ def sample(model, params, key, num_samples, conditioning, prime=None, temperatur
   """
   _check_supported(model)
   plan, p = _plan(model), params["params"]
+  weights = _weights(model, p)
   batch = conditioning.gate_bias.shape[0]
   if prime is None:
     prime = jnp.full((batch, 1), mulaw.quantize(jnp.float32(0.0), model.num_classes - 1), jnp.int32)
@@ -195,11 +224,11 @@ def sample(model, params, key, num_samples, conditioning, prime=None, temperatur
     buffer, previous = carry
     t, forced_t, uniforms_t, local_t = xs
     code = jnp.where(forced_t >= 0, forced_t, previous)
-    head, buffer = _step(model, plan, p, buffer, code, t, conditioning.gate_bias, local_t)
+    head, buffer = _step(model, plan, p, weights, buffer, code, t, conditioning.gate_bias, local_t)
     drawn = _draw(model, head, uniforms_t, temperature)
     return (buffer, drawn), drawn
 
-  buffer = jnp.zeros((batch, plan.total, model.residual_channels), jnp.float32)
+  buffer = _empty_buffer(model, plan, batch)
   initial = (buffer, jnp.zeros((batch,), jnp.int32))
   _, drawn = jax.lax.scan(body, initial, (jnp.arange(total), forced, uniforms, local), unroll=unroll)
   return drawn[prime_length - 1:].T
