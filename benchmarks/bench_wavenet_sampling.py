@@ -61,10 +61,9 @@ def main(argv):
   parser.add_argument("--unroll", type=int, nargs="+", default=[sampling.UNROLL],
                       help="time steps per loop iteration of the incremental sampler, one row each")
   args = parser.parse_args(argv)
-  num_samples = int(args.seconds * schema.SAMPLE_RATE)
-  if num_samples < 1 or min(args.naive_samples, args.repeats, *args.batches, *args.unroll) < 1:
-    raise InputError("--seconds must give at least one sample, and --naive-samples, --repeats, --batches and "
-                     "--unroll must be at least 1")
+  num_samples = cli.seconds_to_samples(args.seconds, schema.SAMPLE_RATE)
+  if min(args.naive_samples, args.repeats, *args.batches, *args.unroll) < 1:
+    raise InputError("--naive-samples, --repeats, --batches and --unroll must be at least 1")
   model = WaveNet(**STANDARD)
   params = model.init(jax.random.key(0), jnp.zeros((1, 64), jnp.int32))
   print(f"WaveNet 2x10 layers, 32/32/256, 256 classes, receptive field {model.receptive_field}; "
