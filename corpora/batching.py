@@ -98,12 +98,18 @@ def train_batch(clips, seed, step, batch_size, context, crop):
     A batch dict (see the module docstring).
   """
   _check_sizes(batch_size, context, crop)
+  clip, end = train_windows(clips, seed, step, batch_size, crop)
+  return windows(clips, clip, end, context, crop)
+
+
+def train_windows(clips, seed, step, batch_size, crop):
+  """The (clip [batch_size], end [batch_size]) int64 pairs of `train_batch` (same arguments)."""
   ends_per_clip = clips.lengths - np.minimum(crop, clips.lengths) + 1
   first_pair = np.cumsum(ends_per_clip) - ends_per_clip
   pair = np.random.default_rng([seed, step]).integers(0, ends_per_clip.sum(), size=batch_size)
   clip = np.searchsorted(first_pair, pair, side="right") - 1
   end = np.minimum(crop, clips.lengths[clip]) + pair - first_pair[clip]
-  return windows(clips, clip, end, context, crop)
+  return clip, end
 
 
 def eval_windows(clips, crop):

@@ -13,7 +13,7 @@ from wavenet.model import WaveNet
 TINY = dict(num_stacks=2, layers_per_stack=3, residual_channels=8, gate_channels=8, skip_channels=16,
             head_channels=16, num_classes=32)
 CONDITIONED = dict(global_categories=(("speaker", 3), ("gender", 2)), global_vector_channels=2, local_channels=3,
-                   local_hop=4, local_upsample_strides=(2, 2))
+                   local_hop=4, local_upsample_strides=(2, 2), excitation_channels=2)
 
 
 def random_params(model, length, **kwargs):
@@ -33,7 +33,8 @@ def test_incremental_steps_equal_the_teacher_forced_pass(kernel_size, conditione
   if conditioned:
     kwargs = dict(global_ids={"speaker": jnp.array([2, 0]), "gender": jnp.array([0, 1])},
                   global_vector=jnp.array([[0.5, -1.0], [1.0, 0.2]]),
-                  local=jax.random.normal(jax.random.key(1), (2, length // 4, 3)))
+                  local=jax.random.normal(jax.random.key(1), (2, length // 4, 3)),
+                  excitation=jax.random.normal(jax.random.key(2), (2, length, 2)))
   params = random_params(model, length, **kwargs)
   codes = jnp.asarray(np.random.default_rng(0).integers(0, 32, (2, length)), jnp.int32)
   expected = model.apply(params, codes, padding="causal", **kwargs).head

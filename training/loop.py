@@ -99,7 +99,7 @@ def _check_settings(train_config, batch_size, samples_per_batch):
 
 
 def train(*, workdir, model_config, init_params, loss_fn, train_batch, eval_batches, train_config,
-          samples_per_batch, batch_size, labels=None, loss_unit="sample"):
+          samples_per_batch, batch_size, labels=None, loss_unit="sample", extra_eval=None):
   """Trains to `train_config.num_steps`, resuming from `workdir` if it holds a checkpoint.
 
   Args:
@@ -122,6 +122,9 @@ def train(*, workdir, model_config, init_params, loss_fn, train_batch, eval_batc
       saved with every checkpoint for the commands that sample from it.
     loss_unit: what the loss is per ("sample", "image", "tag"); the loss in
       bits is logged as `bits_per_{loss_unit}`.
+    extra_eval: optional `(params, step) -> {name: float}`, run at every
+      evaluation and logged with the "eval/" prefix (e.g. what the teacher-
+      forced loss cannot show: the voicing of free-running synthesis).
 
   Returns:
     The final TrainState.
@@ -167,6 +170,8 @@ def train(*, workdir, model_config, init_params, loss_fn, train_batch, eval_batc
       weights.append(float(np.sum(batch["weight"])) if "weight" in batch else 1.0)
     if metrics:
       writer.write(step, _with_bits(_mean_metrics(jax.device_get(metrics), weights), loss_unit, "eval/"))
+    if extra_eval is not None:
+      writer.write(step, {f"eval/{name}": value for name, value in extra_eval(state.params, step).items()})
 
   start = int(state.step)
   progress = tqdm(total=train_config.num_steps, initial=start, desc="train", unit="step", dynamic_ncols=True)

@@ -6,7 +6,7 @@ import optax
 from wavenet import mixture
 
 
-def log_probs(model, params, inputs, codes, global_ids=None, global_vector=None, local=None):
+def log_probs(model, params, inputs, codes, global_ids=None, global_vector=None, local=None, excitation=None):
   """Per-sample log-likelihood of `codes` given everything before each sample.
 
   Args:
@@ -16,12 +16,14 @@ def log_probs(model, params, inputs, codes, global_ids=None, global_vector=None,
       network reads inputs[:, :-1].
     codes: [B, T] int32 codes; the targets are codes[:, receptive_field:], each
       predicted from the receptive_field inputs before it.
-    global_ids, global_vector, local: conditioning, as for `WaveNet.__call__`.
+    global_ids, global_vector, local, excitation: conditioning, as for
+      `WaveNet.__call__` (over the T - 1 inputs the network reads).
 
   Returns:
     [B, T - receptive_field] float32 log-probabilities in nats.
   """
-  head = model.apply(params, inputs[:, :-1], global_ids, global_vector, local, padding="valid").head
+  head = model.apply(params, inputs[:, :-1], global_ids, global_vector, local, padding="valid",
+                     excitation=excitation).head
   targets = codes[:, model.receptive_field:]
   if model.output_kind == "mixture":
     return mixture.log_prob(head, targets, model.num_classes)

@@ -68,6 +68,7 @@ class WaveNet(nn.Module):
   local_hop: int = 256  # samples per local conditioning frame
   local_upsampling: str = "transposed"  # transposed (learned) | repeat
   local_upsample_strides: tuple = (16, 16)  # transposed-conv strides; their product is local_hop
+  excitation_channels: int = 0  # channels of a sample-rate source added to the causal input path; 0 = none
 
   @property
   def dilations(self):
@@ -120,6 +121,9 @@ class WaveNet(nn.Module):
                                             name=f"local_upsample_{i}")
                            for i, stride in enumerate(self.local_upsample_strides)]
       self.local_kernel = self.param("local_kernel", _normal(self.local_channels), (num_layers, self.local_channels, 2 * gate))
+    if self.excitation_channels:
+      self.excitation_kernel = self.param("excitation_kernel", _normal(self.excitation_channels),
+                                          (self.excitation_channels, residual))
 
   def input_features(self, inputs):
     """Codes [B, T] int (or soft one-hot [B, T, num_classes]) -> [B, T, in_features]."""
@@ -198,7 +202,7 @@ class WaveNet(nn.Module):
     return upsampled[:, :length]
 
   def __call__(self, inputs, global_ids=None, global_vector=None, local=None, padding="valid",
-               return_activations=False):
+               return_activations=False, excitation=None):
     """Teacher-forced forward pass.
 
     Args:
@@ -209,6 +213,10 @@ class WaveNet(nn.Module):
         aligned so that frame f covers inputs f * hop ... (f + 1) * hop - 1.
       padding: "valid" -> T - receptive_field + 1 outputs; "causal" -> T.
       return_activations: also return every layer's residual stream.
+      excitation: [B, T, excitation_channels] float32 source signal;
+        excitation[:, i] belongs to the sample predicted at position i (the
+        one after input i), and joins the input projection there, so every
+        dilated convolution sees the source's recent past and present.
 
     Returns:
       WaveNetOutput; head[:, i] predicts the sample after the input at
@@ -220,6 +228,10 @@ class WaveNet(nn.Module):
     local_source = self.local_bias_source(local, length)
 
     x = self.input_projection(inputs, causal)
+    if self.excitation_channels:
+      if excitation is None:
+        raise ValueError(f"this WaveNet needs an excitation [B, T, {self.excitation_channels}]")
+      x = x + excitation[:, excitation.shape[1] - x.shape[1]:] @ self.excitation_kernel
     gates, activations = [], []
     for layer, dilation in enumerate(self.dilations):
       kernel = self.dilated_kernel[layer]

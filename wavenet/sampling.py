@@ -62,17 +62,22 @@ class Conditioning(NamedTuple):
 
   gate_bias: [B, num_layers, 2 * gate_channels] dilated bias + V h.
   local: [B, T, local_channels] upsampled local series, or None.
+  excitation: [B, T, excitation_channels] source; step t reads excitation[:, t],
+    the source at the sample it draws (as in `WaveNet.__call__`), or None.
   """
   gate_bias: jax.Array
   local: jax.Array = None
+  excitation: jax.Array = None
 
 
-def prepare_conditioning(model, params, batch, length, global_ids=None, global_vector=None, local=None):
+def prepare_conditioning(model, params, batch, length, global_ids=None, global_vector=None, local=None,
+                         excitation=None):
   """Folds global conditioning into the gate biases and upsamples the local series.
 
   Args:
     batch: B, the number of streams.
-    length: T, the number of steps the local series must cover.
+    length: T, the number of steps the local series (and the excitation) must cover.
+    excitation: [B, >= T, excitation_channels] for a model with an excitation input.
   """
   p = params["params"]
   bias = jnp.broadcast_to(p["dilated_bias"], (batch,) + p["dilated_bias"].shape)
@@ -82,7 +87,13 @@ def prepare_conditioning(model, params, batch, length, global_ids=None, global_v
   upsampled = None
   if local is not None and model.local_channels:
     upsampled = model.apply(params, local, length, method=WaveNet.local_bias_source)
-  return Conditioning(bias, upsampled)
+  if model.excitation_channels:
+    if excitation is None or excitation.shape[1] < length:
+      raise ValueError(f"this WaveNet needs an excitation [B, >= {length}, {model.excitation_channels}]")
+    excitation = jnp.asarray(excitation[:, :length], jnp.float32)
+  else:
+    excitation = None
+  return Conditioning(bias, upsampled, excitation)
 
 
 class _Weights(NamedTuple):
@@ -125,7 +136,7 @@ def _input_vector(model, p, code):
   return scalar[:, None] * kernel[0] + p["input_bias"]
 
 
-def _step(model, plan, p, w, buffer, code, t, gate_bias, local_t):
+def _step(model, plan, p, w, buffer, code, t, gate_bias, local_t, excitation_t):
   """One network evaluation at time t for input codes [B]: -> (head [B, H], new buffer)."""
   gate = model.gate_channels
   past = buffer[:, _tap_rows(model, plan, t)].reshape(buffer.shape[0], model.num_layers, -1)  # [B, L, (taps - 1) R]
@@ -133,6 +144,8 @@ def _step(model, plan, p, w, buffer, code, t, gate_bias, local_t):
   if local_t is not None:
     pre_all = pre_all + jnp.einsum("bc,lcg->blg", local_t, p["local_kernel"])
   x = _input_vector(model, p, code)
+  if excitation_t is not None:
+    x = x + excitation_t @ p["excitation_kernel"]
   inputs, gates = [], []
   for layer in range(model.num_layers):
     inputs.append(x)
@@ -145,6 +158,12 @@ def _step(model, plan, p, w, buffer, code, t, gate_bias, local_t):
   skip = jnp.concatenate(gates, axis=-1) @ p["skip_kernel"] + p["skip_bias"]
   hidden = jax.nn.relu(jax.nn.relu(skip) @ p["hidden_kernel"] + p["hidden_bias"])
   return hidden @ p["output_kernel"] + p["output_bias"], buffer
+
+
+def _time_major(conditioning, steps):
+  """The local series and excitation as [steps, B, C] scan inputs (None where absent)."""
+  return tuple(None if series is None else jnp.swapaxes(series, 0, 1)[:steps]
+               for series in (conditioning.local, conditioning.excitation))
 
 
 def _check_supported(model):
@@ -180,12 +199,12 @@ def teacher_forced(model, params, codes, conditioning):
   buffer = _empty_buffer(model, plan, codes.shape[0])
 
   def body(buffer, xs):
-    t, code, local_t = xs
-    head, buffer = _step(model, plan, p, weights, buffer, code, t, conditioning.gate_bias, local_t)
+    t, code, local_t, excitation_t = xs
+    head, buffer = _step(model, plan, p, weights, buffer, code, t, conditioning.gate_bias, local_t, excitation_t)
     return buffer, head
 
-  local = None if conditioning.local is None else jnp.swapaxes(conditioning.local, 0, 1)
-  _, heads = jax.lax.scan(body, buffer, (jnp.arange(codes.shape[1]), codes.T, local))
+  local, excitation = _time_major(conditioning, codes.shape[1])
+  _, heads = jax.lax.scan(body, buffer, (jnp.arange(codes.shape[1]), codes.T, local, excitation))
   return jnp.swapaxes(heads, 0, 1)
 
 
@@ -218,17 +237,17 @@ def sample(model, params, key, num_samples, conditioning, prime=None, temperatur
   total = prime_length + num_samples - 1
   uniforms = jax.random.uniform(key, (total, batch, 2))
   forced = jnp.concatenate([prime.T, jnp.full((num_samples - 1, batch), -1, jnp.int32)], axis=0)
-  local = None if conditioning.local is None else jnp.swapaxes(conditioning.local, 0, 1)[:total]
+  local, excitation = _time_major(conditioning, total)
 
   def body(carry, xs):
     buffer, previous = carry
-    t, forced_t, uniforms_t, local_t = xs
+    t, forced_t, uniforms_t, local_t, excitation_t = xs
     code = jnp.where(forced_t >= 0, forced_t, previous)
-    head, buffer = _step(model, plan, p, weights, buffer, code, t, conditioning.gate_bias, local_t)
+    head, buffer = _step(model, plan, p, weights, buffer, code, t, conditioning.gate_bias, local_t, excitation_t)
     drawn = _draw(model, head, uniforms_t, temperature)
     return (buffer, drawn), drawn
 
   buffer = _empty_buffer(model, plan, batch)
   initial = (buffer, jnp.zeros((batch,), jnp.int32))
-  _, drawn = jax.lax.scan(body, initial, (jnp.arange(total), forced, uniforms, local), unroll=unroll)
+  _, drawn = jax.lax.scan(body, initial, (jnp.arange(total), forced, uniforms, local, excitation), unroll=unroll)
   return drawn[prime_length - 1:].T

@@ -1,0 +1,97 @@
+"""Waveforms from frame features with a trained vocoder (WaveNet: incremental sampling; SourceFilter: one pass)."""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from dsp import mulaw
+from dsp.errors import InputError
+from training.checkpoint import load_model_checkpoint
+from dsp import excitation as excitation_lib
+from vocoder import features as features_lib
+from vocoder.source_filter import SourceFilter, build_source_filter
+from wavenet import sampling
+from wavenet.model import WaveNet, build_model
+
+
+def build_vocoder(model_config):
+  """The vocoder of a model config: a SourceFilter (architecture "source_filter") or a WaveNet."""
+  if dict(model_config).get("architecture") == "source_filter":
+    return build_source_filter(model_config)
+  return build_model(model_config)
+
+
+def check_vocoder(model, path):
+  """Raises InputError unless `model` takes the vocoder's conditioning."""
+  if isinstance(model, SourceFilter):
+    return
+  if (model.local_channels != features_lib.LOCAL_CHANNELS or model.local_hop != 1
+      or model.excitation_channels != excitation_lib.NUM_CHANNELS):
+    raise InputError(f"{path}: not a vocoder checkpoint (it takes no frame features and excitation); "
+                     "pass one written by experiments.train_vocoder")
+
+
+def load_vocoder(path):
+  """(model, params, labels) of a vocoder workdir or checkpoint folder; InputError for any other model."""
+  model_config, params, labels = load_model_checkpoint(path)
+  try:
+    model = build_vocoder(model_config)
+  except TypeError:
+    raise InputError(f"{path}: not a WaveNet vocoder checkpoint; pass one written by experiments.train_vocoder") from None
+  check_vocoder(model, path)
+  return model, params, labels
+
+
+def conditioning_arrays(clip_features, num_samples, sample_rate, aligned_phase=False):
+  """Stacked sample-rate conditioning for sampling `num_samples` of each clip from its start.
+
+  Step t of the sampler draws clip sample t, so the series cover samples
+  0 ... num_samples (one more than drawn: the sampler's length P + N with a
+  one-sample prime).
+
+  Returns:
+    (local [B, num_samples + 1, LOCAL_CHANNELS], excitation [B, num_samples + 1, 3]) float32.
+  """
+  pairs = [features_lib.window_conditioning(f, 0, num_samples + 1, sample_rate, aligned_phase)
+           for f in clip_features]
+  return np.stack([local for local, _ in pairs]), np.stack([source for _, source in pairs])
+
+
+def vocode(model, params, clip_features, num_samples, key, sample_rate, speaker_ids=None, temperature=1.0,
+           aligned_phase=False):
+  """Synthesises `num_samples` of audio from each clip's frame features.
+
+  Args:
+    model, params: a vocoder (WaveNet or SourceFilter) and its variables.
+    clip_features: B `dsp.frames.FrameFeatures` (each covering num_samples).
+    num_samples: samples to draw per clip.
+    key: PRNG key.
+    sample_rate: Hz.
+    speaker_ids: [B] int speaker ids, -1 (or None for all) = speaker absent.
+    temperature: > 0, scales the logits (WaveNet only).
+    aligned_phase: start each voiced frame's source at the recording's
+      measured phase (teacher-forcing conditions) instead of integrating F0.
+
+  Returns:
+    [B, num_samples] float32 audio in [-1, 1].
+  """
+  batch = len(clip_features)
+  local, source = conditioning_arrays(clip_features, num_samples, sample_rate, aligned_phase)
+  if isinstance(model, SourceFilter):
+    noise = jax.random.normal(key, (batch, num_samples + 1))
+    return np.asarray(_source_filter(model, params, jnp.asarray(local), jnp.asarray(source), noise)[:, :num_samples],
+                      np.float32)
+  ids = np.full(batch, -1, np.int32) if speaker_ids is None else np.asarray(speaker_ids, np.int32)
+  global_ids = {"speaker": jnp.asarray(ids)} if dict(model.global_categories).get("speaker") else None
+  conditioning = sampling.prepare_conditioning(model, params, batch, num_samples + 1, global_ids,
+                                               local=jnp.asarray(local), excitation=jnp.asarray(source))
+  codes = sampling.sample(model, params, key, num_samples, conditioning, temperature=temperature)
+  return np.asarray(mulaw.dequantize(jax.device_get(codes), model.num_classes - 1), np.float32)
+
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _source_filter(model, params, local, source, noise):
+  return model.apply(params, local, source, noise)
