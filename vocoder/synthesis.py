@@ -1,11 +1,14 @@
 """Waveforms from frame features with a trained vocoder (WaveNet: incremental sampling; SourceFilter: one pass)."""
 
 import functools
+import os
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+import dsp
+from dsp import frames as frames_lib
 from dsp import mulaw
 from dsp.errors import InputError
 from training.checkpoint import load_model_checkpoint
@@ -14,6 +17,38 @@ from vocoder import features as features_lib
 from vocoder.source_filter import SourceFilter, build_source_filter
 from wavenet import sampling
 from wavenet.model import WaveNet, build_model
+
+
+SHIPPED_CHECKPOINT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "models", "vocoder")
+MIN_SECONDS = 0.25  # shortest recording analysed: 25 frames
+
+
+def analyse_recording(path, sample_rate, flag="--input"):
+  """(audio [n] float32, FrameFeatures) of an audio file, checked for copy synthesis.
+
+  Any sample rate and channel count (resampled, channels averaged).
+
+  Raises:
+    InputError: unreadable, shorter than MIN_SECONDS, silent, without any
+      voiced frame, or with non-finite features.
+  """
+  audio = dsp.load_audio(path, sample_rate)
+  if len(audio) < MIN_SECONDS * sample_rate:
+    raise InputError(f"{flag} {path}: {len(audio) / sample_rate:.3f} s long; give at least {MIN_SECONDS} s of audio")
+  if dsp.active_fraction(audio, sample_rate) == 0.0:
+    raise InputError(f"{flag} {path}: the recording is silent (no 25 ms frame above -40 dBFS); give one with speech")
+  features = frames_lib.frame_features(audio, sample_rate)
+  if not features.voiced.any():
+    raise InputError(f"{flag} {path}: no voiced frame found (F0 cannot be tracked); give a recording of voiced speech")
+  if not all(np.all(np.isfinite(array)) for array in features):
+    raise InputError(f"{flag} {path}: its frame features are not finite; re-export the audio as PCM")
+  return audio, features
+
+
+def shift_pitch(features, semitones=0.0, f0_scale=1.0):
+  """FrameFeatures with F0 multiplied by f0_scale * 2 ** (semitones / 12) (the envelope is kept)."""
+  log_f0 = features.log_f0 + np.float32(np.log(f0_scale) + semitones * np.log(2.0) / 12.0)
+  return features._replace(log_f0=log_f0.astype(np.float32))
 
 
 def build_vocoder(model_config):

@@ -71,3 +71,13 @@ FULL_HELDOUT = (ESPEAK_F5, ESPEAK_M7)
 
 SMALL_SPEAKERS = (FLITE_SLT, FLITE_RMS)
 SMALL_HELDOUT = (ESPEAK_F5, ESPEAK_M7)
+
+# Engine variants in no split of any config: voices a vocoder or encoder has never heard, for
+# evaluation only (espeak-ng variants and accents not in the corpus, flite's 8 kHz diphone voice).
+UNSEEN_VARIANTS = (
+    Speaker("espeak_en-gb_m2", "male", "espeak-ng", "en-gb+m2"),
+    Speaker("espeak_m6", "male", "espeak-ng", "en-us+m6"),
+    Speaker("flite_kal", "male", "flite", "kal"),
+    Speaker("espeak_en-gb_f4", "female", "espeak-ng", "en-gb+f4"),
+    Speaker("espeak_en-gb_f2", "female", "espeak-ng", "en-gb+f2"),
+)
