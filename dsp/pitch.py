@@ -35,3 +35,19 @@ def track_summary(track):
   if not voiced.size:
     return float("nan"), 0.0
   return float(np.median(voiced)), voiced.size / track.size
+
+
+def voiced_share_of_active(audio, sample_rate, track, threshold_db=-40.0):
+  """Share in [0, 1] of the active frames of `f0_track(audio, ...)` that are voiced (NaN if none is active).
+
+  A pYIN frame (its 1024- or 2048-sample window, centred on frame k x hop)
+  is active when its RMS is above `threshold_db` dB full scale.
+  """
+  frame_length = 2048 if sample_rate > 24000 else 1024
+  hop = frame_length // 4
+  padded = np.pad(np.asarray(audio, np.float64), frame_length // 2)
+  windows = np.lib.stride_tricks.sliding_window_view(padded, frame_length)[::hop][:len(track)]
+  active = np.sqrt(np.mean(windows ** 2, axis=1)) > 10 ** (threshold_db / 20)
+  if not active.any():
+    return float("nan")
+  return float(np.mean(np.isfinite(track[:len(active)][active])))

@@ -1,14 +1,23 @@
-"""Sample male/female "garble" from a speaker- and gender-conditioned WaveNet.
+"""Sample male/female "garble": babble in a speaker's or a gender's voice, without words.
 
 examples:
   python -m experiments.sample_garble --gender both --num 2 --seconds 2 --out out/garble
-  python -m experiments.sample_garble --speaker espeak_m3 --temperature 0.9 --out out/m3
+  python -m experiments.sample_garble --speaker espeak_m3 --temperature 0.8 --out out/m3
   python -m experiments.sample_garble --gender male --prime voice.wav --out out/primed
+  python -m experiments.sample_garble --mode direct --gender both --out out/direct
+
+Two routes:
+  frames (default): a frame prior (models/frame_prior) draws pitch, voicing,
+    energy and envelope at 100 frames per second for the speaker or gender;
+    the vocoder (models/vocoder) renders them. --temperature scales the
+    prior's Gaussian spread.
+  direct: the speaker- and gender-conditioned sample-level WaveNet
+    (models/wavenet_voices) draws every sample; --temperature scales its
+    softmax.
 
 Writes one WAV and a spectrogram PNG beside it per sample, and prints each
 file's share of active (above -40 dBFS) and of voiced frames and its
-median F0 (pYIN). The checkpoint defaults to the model shipped in
-models/wavenet_voices.
+median F0 (pYIN).
 """
 
 import argparse
@@ -23,7 +32,15 @@ import dsp
 from dsp.errors import InputError
 from corpora.schema import SAMPLE_RATE
 from experiments import cli
+from frameprior import model as prior_lib
+from frameprior.train import build_prior
+from training.checkpoint import load_model_checkpoint
+from vocoder import features as features_lib
+from vocoder import synthesis
 from wavenet import pretrained, sampling
+
+REPO_MODELS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "models")
+SHIPPED_PRIOR = os.path.join(REPO_MODELS, "frame_prior")
 
 
 def load_conditioned_wavenet(path):
@@ -70,59 +87,114 @@ def prime_codes(path, model, batch):
   return jnp.broadcast_to(jnp.asarray(codes, jnp.int32), (batch, model.receptive_field))
 
 
+def load_frame_prior(path):
+  """(model, params, labels) of a frame prior checkpoint; InputError for any other model."""
+  model_config, params, labels = load_model_checkpoint(path)
+  if model_config.get("architecture") != "frame_prior":
+    raise InputError(f"{path}: not a frame prior checkpoint; --mode frames takes one written by "
+                     "experiments.train_frame_prior (or use --mode direct for a WaveNet)")
+  return build_prior(model_config), params, labels
+
+
+def prime_frames(path, batch):
+  """[batch, P, C] frame vectors of the audio file at `path` (silence trimmed), for --mode frames."""
+  audio, features = synthesis.analyse_recording(path, SAMPLE_RATE, flag="--prime")
+  del audio
+  vectors = features_lib.frame_vectors(features)
+  return jnp.broadcast_to(jnp.asarray(vectors), (batch,) + vectors.shape)
+
+
+def sample_frames_route(args, streams, num_samples):
+  """[B, num_samples] audio: the frame prior's frames rendered by the vocoder."""
+  prior, prior_params, _ = load_frame_prior(args.checkpoint)
+  vocoder, vocoder_params, _ = synthesis.load_vocoder(args.vocoder)
+  prime = None if args.prime is None else prime_frames(args.prime, len(streams))
+  num_frames = -(-num_samples // (SAMPLE_RATE // 100))
+  speaker = jnp.array([s for _, s, _ in streams], jnp.int32)
+  gender = jnp.array([g for _, _, g in streams], jnp.int32)
+  prior_key, vocoder_key = jax.random.split(jax.random.key(args.seed))
+  vectors = jax.jit(prior_lib.sample, static_argnums=(0, 3))(prior, prior_params, prior_key, num_frames, speaker,
+                                                              gender, args.temperature, prime)
+  features = [features_lib.features_from_vectors(v) for v in np.asarray(vectors)]
+  return synthesis.vocode(vocoder, vocoder_params, features, num_samples, vocoder_key, SAMPLE_RATE)
+
+
+def sample_direct_route(args, streams, num_samples):
+  """[B, num_samples] audio drawn sample by sample from the conditioned WaveNet."""
+  model, params, _ = load_conditioned_wavenet(args.checkpoint)
+  prime = None if args.prime is None else prime_codes(args.prime, model, len(streams))
+  ids = {"speaker": jnp.array([s for _, s, _ in streams], jnp.int32),
+         "gender": jnp.array([g for _, _, g in streams], jnp.int32)}
+  prime_length = 1 if prime is None else prime.shape[1]
+  conditioning = sampling.prepare_conditioning(model, params, len(streams), prime_length + num_samples, ids)
+  codes = sampling.sample(model, params, jax.random.key(args.seed), num_samples, conditioning, prime=prime,
+                          temperature=args.temperature)
+  return np.asarray(dsp.dequantize(np.asarray(codes), model.num_classes - 1))
+
+
 def main(argv):
   parser = cli.ArgumentParser(prog="python -m experiments.sample_garble", description=__doc__,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser.add_argument("--mode", choices=["frames", "direct"], default="frames",
+                      help="frames: frame prior + vocoder (default); direct: the sample-level WaveNet")
   parser.add_argument("--gender", choices=["male", "female", "both"], default="both",
                       help="condition on gender alone (default both: female and male)")
   parser.add_argument("--speaker", help="condition on one training speaker (and its gender) instead")
   parser.add_argument("--seconds", type=cli.positive_float, default=2.0,
                       help="length of each sample in seconds (default 2)")
-  parser.add_argument("--temperature", type=cli.positive_float, default=0.9,
-                      help="softmax temperature, > 0 (default 0.9: the shipped model's samples are mostly "
-                      "unvoiced noise at 1 and fall silent more often at 0.8)")
+  parser.add_argument("--temperature", type=cli.positive_float, default=None,
+                      help="> 0; frames: scales the prior's Gaussian spread (default 0.7); direct: the WaveNet's "
+                      "softmax temperature (default 0.9)")
   parser.add_argument("--seed", type=int, default=0, help="PRNG seed; the same seed gives the same audio")
   parser.add_argument("--num", type=int, default=2, help="samples per gender or speaker (default 2)")
-  parser.add_argument("--prime", help="an audio file the garble continues from (its last receptive field of sound, "
-                      "silence trimmed, seeds every stream; the written audio is the continuation)")
-  parser.add_argument("--checkpoint", default=pretrained.SHIPPED_CHECKPOINT, help="training workdir or checkpoint folder "
-                      "(default: the shipped models/wavenet_voices)")
+  parser.add_argument("--prime", help="an audio file the garble continues from (frames: its frames are read first; "
+                      "direct: its last receptive field of sound); the written audio is the continuation")
+  parser.add_argument("--checkpoint", help="frames: a frame prior (default models/frame_prior); direct: a WaveNet "
+                      "(default models/wavenet_voices); a training workdir or checkpoint folder")
+  parser.add_argument("--vocoder", default=synthesis.SHIPPED_CHECKPOINT,
+                      help="frames mode: the vocoder that renders the frames (default models/vocoder)")
   parser.add_argument("--out", default="out/garble", help="output directory (default out/garble)")
   args = parser.parse_args(argv)
-  if args.num < 1:
-    raise InputError(f"--num must be at least 1, got {args.num}")
+  if not 1 <= args.num <= 64:
+    raise InputError(f"--num must be 1 to 64, got {args.num}")
+  if args.seconds > 60:
+    raise InputError(f"--seconds {args.seconds:g}: give at most 60")
+  if not 0 <= args.seed < 2 ** 32:
+    raise InputError(f"--seed {args.seed}: give an integer in [0, 2**32)")
+  frames_mode = args.mode == "frames"
+  if args.checkpoint is None:
+    args.checkpoint = SHIPPED_PRIOR if frames_mode else pretrained.SHIPPED_CHECKPOINT
+  if args.temperature is None:
+    args.temperature = 0.7 if frames_mode else 0.9
   num_samples = cli.seconds_to_samples(args.seconds, SAMPLE_RATE)
-  model, params, labels = load_conditioned_wavenet(args.checkpoint)
+  labels = (load_frame_prior if frames_mode else load_conditioned_wavenet)(args.checkpoint)[2]
   streams = conditions(args, labels)
-  prime = None if args.prime is None else prime_codes(args.prime, model, len(streams))
   cli.make_output_dir(args.out)
-  ids = {"speaker": jnp.array([s for _, s, _ in streams], jnp.int32),
-         "gender": jnp.array([g for _, _, g in streams], jnp.int32)}
-  prime_length = 1 if prime is None else prime.shape[1]
-  conditioning = sampling.prepare_conditioning(model, params, len(streams), prime_length + num_samples, ids)
   tic = time.perf_counter()
-  codes = sampling.sample(model, params, jax.random.key(args.seed), num_samples, conditioning, prime=prime,
-                          temperature=args.temperature)
-  audio = np.asarray(dsp.dequantize(np.asarray(codes), model.num_classes - 1))
+  audio = (sample_frames_route if frames_mode else sample_direct_route)(args, streams, num_samples)
   elapsed = time.perf_counter() - tic
-  print(f"sampled {len(streams)} x {args.seconds:g} s in {elapsed:.1f} s (compilation included)")
+  print(f"sampled {len(streams)} x {args.seconds:g} s ({args.mode}) in {elapsed:.1f} s (compilation included)")
   paths = [os.path.join(args.out, f"{name}.wav") for name, _, _ in streams]
   width = max(len(path) for path in paths + ["file"])
-  print(f"{'file':<{width}} {'condition':<18} {'active %':>8} {'voiced %':>8} {'median F0 (Hz)':>14}")
+  print(f"{'file':<{width}} {'condition':<18} {'active %':>8} {'voiced %':>8} {'of active':>9} {'median F0 (Hz)':>14}")
   f0_by_condition = {}
   for path, (name, speaker, gender), clip in zip(paths, streams, audio):
     dsp.save_audio(path, clip, SAMPLE_RATE)
     condition = labels["gender"][gender] + ("" if speaker < 0 else f" ({labels['speaker'][speaker]})")
     dsp.save_spectrogram_png(os.path.join(args.out, f"{name}.png"), clip, SAMPLE_RATE, f"{name}: {condition}")
-    f0, voiced_fraction = dsp.track_summary(dsp.f0_track(clip, SAMPLE_RATE))
+    track = dsp.f0_track(clip, SAMPLE_RATE)
+    f0, voiced_fraction = dsp.track_summary(track)
+    of_active = dsp.pitch.voiced_share_of_active(clip, SAMPLE_RATE, track)
     f0_by_condition.setdefault(condition, []).append(f0)
     print(f"{path:<{width}} {condition:<18} {100 * dsp.active_fraction(clip, SAMPLE_RATE):>8.0f} "
-          f"{100 * voiced_fraction:>8.0f} {'-' if np.isnan(f0) else f'{f0:.1f}':>14}")
+          f"{100 * voiced_fraction:>8.0f} {'-' if np.isnan(of_active) else f'{100 * of_active:.0f}':>9} "
+          f"{'-' if np.isnan(f0) else f'{f0:.1f}':>14}")
   for condition, values in f0_by_condition.items():
     voiced = [f0 for f0 in values if not np.isnan(f0)]
     spread = f", median F0 {min(voiced):.1f}-{max(voiced):.1f} Hz" if voiced else ""
     print(f"{condition}: {len(voiced)} of {len(values)} voiced{spread}")
-  print("active %: share of 25 ms frames above -40 dBFS; voiced %: share of pYIN frames voiced")
+  print("active %: share of 25 ms frames above -40 dBFS; voiced %: share of pYIN frames voiced; "
+        "of active: share of pYIN frames above -40 dBFS that are voiced")
 
 
 if __name__ == "__main__":

@@ -1,8 +1,27 @@
-"""Fixtures shared by the test modules."""
+"""Fixtures and helpers shared by the test modules, and the rule that sorts tests into tiers.
+
+Default tier (`pytest`): unit tests of tiny shapes, in minutes. Slow tier
+(`pytest -m slow`, also run by CI): every test that builds a corpus (uses
+`voices_dir` or `music_dir`), starts a command in a subprocess, or trains
+through the shared loop; those that do not build a corpus carry
+`@pytest.mark.slow` themselves.
+"""
+
+import os
 
 import pytest
 
 import corpora
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_CORPUS_FIXTURES = {"voices_dir", "music_dir"}
+
+
+def pytest_collection_modifyitems(items):
+  """Marks slow every test that needs a corpus built (directly or through another fixture)."""
+  for item in items:
+    if _CORPUS_FIXTURES & set(getattr(item, "fixturenames", ())):
+      item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")

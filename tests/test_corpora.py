@@ -366,6 +366,7 @@ def test_eval_batches_max_windows_spreads_over_the_split():
   assert speakers == [[0, 1, 2, 2], [0, 0, 1, 2, 2, 2, 2], [0, 0, 1, 2, 2, 2, 2]]
 
 
+@pytest.mark.slow
 def test_build_corpus_cli_bad_input_is_one_line_and_exit_2(tmp_path):
   result = subprocess.run(
       [sys.executable, "-m", "experiments.build_corpus", "--name", "nope", "--config", "small", "--data-dir", str(tmp_path)],
@@ -387,6 +388,7 @@ def test_build_corpus_main_rejects_bad_flags(args, message, tmp_path, capsys):
   assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0]
 
 
+@pytest.mark.slow
 def test_build_corpus_main_builds_a_folder_and_prints_its_speakers(tmp_path, capsys):
   _write_audio_folder(tmp_path / "drums")
   build_corpus.main(["--name", "folder", "--config", "drums", "--data-dir", str(tmp_path / "tfds"),

@@ -56,6 +56,7 @@ def test_train_wavenet_refuses_a_checkpoint_of_another_config(smoke_run, voices_
   assert result.stderr.strip().count("\n") == 0 and "another model config" in result.stderr
 
 
+@pytest.mark.slow
 def test_train_wavenet_missing_config_file_is_one_line(tmp_path):
   result = run_module("experiments.train_wavenet", "--config", str(tmp_path / "nosuch.py"), "--workdir",
                       str(tmp_path / "run"))
@@ -120,6 +121,7 @@ def test_sample_garble_bad_input_is_one_line_and_exit_2(smoke_run, capsys, args,
   assert exit_info.value.code == 2 and error.count("\n") == 1 and phrase in error
 
 
+@pytest.mark.slow
 def test_sample_garble_refuses_missing_and_foreign_checkpoints(tmp_path, capsys):
   result = run_module("experiments.sample_garble", "--checkpoint", str(tmp_path / "missing"))
   assert result.returncode == 2 and result.stderr.count("\n") == 1 and "no such checkpoint" in result.stderr
@@ -181,6 +183,7 @@ def test_wavenet_style_pairs_compares_methods_on_male_female_pairs(smoke_run, vo
     assert os.path.exists(tmp_path / "pair_1" / f"{name}.wav") and os.path.exists(tmp_path / "pair_1" / f"{name}.png")
 
 
+@pytest.mark.slow
 def test_training_refuses_a_num_classes_the_corpus_codes_do_not_have(tmp_path):
   config = wavenet_voices.get_config("smoke")
   config.model.num_classes = 128

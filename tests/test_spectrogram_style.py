@@ -243,6 +243,7 @@ def test_cli_rejects_a_missing_output_directory(tmp_path, capsys):
   assert "does not exist" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_cli_process_prints_one_line_and_exits_2_for_a_text_file(tmp_path):
   bad = tmp_path / "notes.wav"
   write_bad_input("text", bad)

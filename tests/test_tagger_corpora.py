@@ -147,6 +147,7 @@ def test_magnatagatune_fake_tree_reads_back_50_tags(tmp_path):
   assert counts == {"train": 3, "validation": 2, "test": 3}
 
 
+@pytest.mark.slow
 def test_magnatagatune_without_annotations_is_one_line_and_exit_2(tmp_path):
   root = str(tmp_path / "mtat")
   _fake_magnatagatune(root, with_annotations=False)

@@ -60,6 +60,7 @@ def nll(model, params, batch):
   return float(-loss_lib.log_probs(model, params, batch["codes"], batch["codes"], {"speaker": batch["speaker"]}).mean())
 
 
+@pytest.mark.slow
 def test_sine_task_learns_each_speakers_sine(tmp_path):
   model = WaveNet(**SINE_MODEL)
   state = run(tmp_path, 300)
@@ -80,6 +81,7 @@ def test_sine_task_learns_each_speakers_sine(tmp_path):
   assert any(name.startswith("events.out.tfevents") for name in os.listdir(tmp_path))
 
 
+@pytest.mark.slow
 def test_resume_after_a_signal_is_bit_for_bit(tmp_path):
   straight = run(tmp_path / "straight", 20)
 
@@ -101,6 +103,7 @@ def test_resume_after_a_signal_is_bit_for_bit(tmp_path):
   np.testing.assert_array_equal(params["params"]["skip_kernel"], np.asarray(resumed.params["params"]["skip_kernel"]))
 
 
+@pytest.mark.slow
 def test_validation_metrics_weight_each_batch_by_its_real_rows(tmp_path):
   def loss_fn(params, batch, key):
     weight = batch.get("weight", jnp.ones_like(batch["value"]))
@@ -118,6 +121,7 @@ def test_validation_metrics_weight_each_batch_by_its_real_rows(tmp_path):
   assert evals["eval/bits_per_row"] == pytest.approx(1.4 / np.log(2.0))
 
 
+@pytest.mark.slow
 def test_checkpoints_fall_on_the_interval_and_the_last_step_only(tmp_path):
   run(tmp_path, 7, checkpoint_every=3, keep_checkpoints=5)
   assert sorted(int(name) for name in os.listdir(tmp_path / "checkpoints") if name.isdigit()) == [3, 6, 7]
@@ -138,12 +142,14 @@ def test_locate_checkpoint_resolves_workdir_checkpoints_folder_and_step_folder(t
     locate_checkpoint(str(tmp_path / "missing"))
 
 
+@pytest.mark.slow
 def test_checkpoint_of_another_config_is_refused(tmp_path):
   run(tmp_path, 2)
   with pytest.raises(InputError, match="another model config.*residual_channels"):
     run(tmp_path, 4, model_config=dict(SINE_MODEL, residual_channels=8))
 
 
+@pytest.mark.slow
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
   def poisoned_batch(step):
     batch = sine_batch(step)
@@ -177,6 +183,7 @@ def test_a_workdir_that_cannot_be_created_is_one_error(tmp_path):
     run(tmp_path / "file" / "run", 2)
 
 
+@pytest.mark.slow
 def test_two_devices_give_the_loss_of_one():
   script = (
       "import sys; sys.path.insert(0, '.');"

@@ -1,5 +1,9 @@
 """The vocoder: conditioning alignment, the excitation input, the source-filter baseline, metrics, synthesis."""
 
+import os
+import subprocess
+import sys
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -9,6 +13,8 @@ from corpora import batching
 from dsp import excitation as excitation_lib
 from dsp import frames as frames_lib
 from dsp.errors import InputError
+from experiments import cli, eval_vocoder, vocode
+from tests.conftest import REPO_ROOT
 from vocoder import features as features_lib
 from vocoder import metrics, source_filter, synthesis
 from vocoder import train as train_lib
@@ -74,9 +80,10 @@ def test_the_excitation_reaches_only_the_predictions_at_and_after_it():
   local = jnp.zeros((1, length, features_lib.LOCAL_CHANNELS))
   source = jnp.zeros((1, length, excitation_lib.NUM_CHANNELS))
   ids = {"speaker": jnp.array([0])}
-  params = model.init(jax.random.key(0), codes, ids, local=local, excitation=source)
-  base = model.apply(params, codes, ids, local=local, excitation=source, padding="causal").head
-  moved = model.apply(params, codes, ids, local=local, excitation=source.at[0, 12, 0].set(1.0), padding="causal").head
+  params = jax.jit(model.init)(jax.random.key(0), codes, ids, local=local, excitation=source)
+  head = jax.jit(lambda excitation: model.apply(params, codes, ids, local=local, excitation=excitation,
+                                                padding="causal").head)
+  base, moved = head(source), head(source.at[0, 12, 0].set(1.0))
   changed = np.any(np.abs(np.asarray(moved - base)) > 1e-6, axis=-1)[0]
   assert not changed[:12].any() and changed[12]
   with pytest.raises(ValueError, match="needs an excitation"):
@@ -152,3 +159,65 @@ def test_recordings_that_cannot_be_vocoded_are_one_line(tmp_path):
     sf.write(tmp_path / name, audio, SR)
     with pytest.raises(InputError, match=messages[name]):
       synthesis.analyse_recording(str(tmp_path / name), SR)
+
+
+@pytest.fixture(scope="module", params=["vocoder_voices", "source_filter_voices"])
+def smoke_vocoder(request, voices_dir, tmp_path_factory):
+  """A workdir trained 2 steps on voices/small by `experiments.train_vocoder` with a smoke config."""
+  workdir = str(tmp_path_factory.mktemp(request.param))
+  done = subprocess.run([sys.executable, "-m", "experiments.train_vocoder", "--config",
+                         f"experiments/configs/{request.param}.py:smoke", "--workdir", workdir,
+                         f"--config.data.data_dir={voices_dir}"], cwd=REPO_ROOT, capture_output=True, text=True)
+  assert done.returncode == 0, done.stderr[-2000:]
+  return workdir
+
+
+def test_training_writes_checkpoint_and_free_running_voicing(smoke_vocoder, voices_dir):
+  from training.metrics import read_metrics
+  names = {name for _, name, _ in read_metrics(smoke_vocoder)}
+  assert {"eval/loss", "eval/free_validation_vuv_error_pct", "eval/free_heldout_output_voiced_pct"} <= names
+  assert os.path.isfile(features_lib.cache_path("voices", "small", "train", voices_dir))
+  model, _, _ = synthesis.load_vocoder(smoke_vocoder)
+  assert model is not None
+
+
+def test_vocode_writes_audio_png_and_the_f0_table(smoke_vocoder, tmp_path, capsys):
+  import soundfile as sf
+  source = tmp_path / "in.wav"
+  stereo = np.stack([tone_clip(seconds=0.5, onset=0.1)] * 2, axis=1)
+  sf.write(source, stereo, 22050)  # another rate and two channels
+  out = tmp_path / "out.wav"
+  vocode.main(["--input", str(source), "--out", str(out), "--checkpoint", smoke_vocoder, "--pitch-shift", "3"])
+  printed = capsys.readouterr().out
+  assert "input" in printed and "output" in printed
+  audio, rate = sf.read(out)
+  assert rate == SR and len(audio) == round(len(stereo) * SR / 22050)
+  assert (tmp_path / "out.png").stat().st_size > 0
+
+
+def test_vocode_bad_input_is_one_line_and_nothing_written(smoke_vocoder, tmp_path, capsys):
+  from wavenet import pretrained
+  import soundfile as sf
+  silent = tmp_path / "silent.wav"
+  sf.write(silent, np.zeros(SR, np.float32), SR)
+  cases = [(["--input", str(silent)], "silent"),
+           (["--input", str(tmp_path / "missing.wav")], "no such file"),
+           (["--input", str(silent), "--checkpoint", pretrained.SHIPPED_CHECKPOINT], "not a vocoder")]
+  for args, phrase in cases:
+    with pytest.raises(SystemExit) as exit_info:
+      cli.run(vocode.main, args + ["--out", str(tmp_path / "o.wav"), *(["--checkpoint", smoke_vocoder]
+                                                                      if "--checkpoint" not in args else [])])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert phrase in err and len(err.strip().splitlines()) == 1
+  assert not (tmp_path / "o.wav").exists()
+
+
+def test_eval_vocoder_writes_the_table_and_every_utterance(smoke_vocoder, voices_dir, tmp_path, capsys):
+  out = tmp_path / "eval"
+  eval_vocoder.main(["--checkpoint", smoke_vocoder, "--corpus-config", "small", "--data-dir", voices_dir,
+                     "--per-speaker", "1", "--seconds", "0.5", "--sets", "validation", "heldout",
+                     "--out", str(out)])
+  table = (out / "eval.md").read_text()
+  assert "| validation | flite_slt | female | vocoder |" in table and "WORLD" in table
+  assert (out / "heldout_espeak_f5_0_vocoded.wav").exists() and (out / "heldout_espeak_f5_0.png").exists()

@@ -60,6 +60,7 @@ def test_default_layers():
   assert ws.default_layers(20) == (12, (0, 4, 8, 12, 16))
 
 
+@pytest.mark.slow
 def test_incremental_loss_and_gradient_equal_full_recompute(setup):
   model, params, problem, init = setup
   step = jax.jit(ws.make_block_step(problem))
@@ -93,6 +94,7 @@ def test_frozen_blocks_are_one_hot_and_never_change_and_the_step_is_traced_once(
       np.testing.assert_array_equal(later[:end], history[index][:end])
 
 
+@pytest.mark.slow
 def test_coordinate_descent_beats_its_start_and_decodes_to_audio(setup):
   model, params, problem, init = setup
   start_loss = float(ws.one_hot_loss(problem, params, init))
@@ -109,6 +111,7 @@ def test_coordinate_descent_beats_its_start_and_decodes_to_audio(setup):
   assert joint.codes.shape == (LENGTH,) and joint.loss_trace[-1] < joint.loss_trace[0]
 
 
+@pytest.mark.slow
 def test_fooling_raises_the_chosen_unit(setup):
   model, params, problem, init = setup
   fooling = problem._replace(objective=ws.activation_objective(layer=5, length=LENGTH, unit=3))
@@ -117,6 +120,7 @@ def test_fooling_raises_the_chosen_unit(setup):
   assert after > before + 0.1
 
 
+@pytest.mark.slow
 def test_gender_conditioning_reaches_coordinate_descent(gendered):
   model, params = gendered
   content, style, init = random_codes()
@@ -142,6 +146,7 @@ def save_checkpoint(workdir, fields, params):
   checkpointer.close()
 
 
+@pytest.mark.slow
 def test_cli_gender_conditions_the_joint_relaxation_and_is_refused_by_an_unconditioned_wavenet(setup, gendered,
                                                                                                  tmp_path, capsys):
   model, params = gendered

@@ -40,6 +40,17 @@ def frame_vectors(features):
   ], axis=1).astype(np.float32)
 
 
+def features_from_vectors(vectors):
+  """[F, LOCAL_CHANNELS] frame vectors (e.g. sampled by a prior) -> FrameFeatures (phase 0, voicing 0 or 1)."""
+  vectors = np.asarray(vectors, np.float32)
+  voiced = (vectors[:, 1] > 0.5).astype(np.float32)
+  return frames_lib.FrameFeatures(
+      log_f0=(vectors[:, 0] * LOG_F0_SCALE + LOG_F0_CENTRE).astype(np.float32), voiced=voiced,
+      log_mel=(vectors[:, 3:] * LOG_MEL_SCALE + LOG_MEL_CENTRE).astype(np.float32),
+      energy=(vectors[:, 2] * ENERGY_SCALE + ENERGY_CENTRE).astype(np.float32),
+      phase=np.zeros(len(vectors), np.float32))
+
+
 @dataclasses.dataclass(frozen=True)
 class SplitFrames:
   """The frame features of every clip of a split, back to back.

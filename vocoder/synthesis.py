@@ -21,6 +21,7 @@ from wavenet.model import WaveNet, build_model
 
 SHIPPED_CHECKPOINT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "models", "vocoder")
 MIN_SECONDS = 0.25  # shortest recording analysed: 25 frames
+VOICED_TEMPERATURE = 0.7  # default softmax temperature of an autoregressive vocoder in voiced frames
 
 
 def analyse_recording(path, sample_rate, flag="--input"):
@@ -95,7 +96,7 @@ def conditioning_arrays(clip_features, num_samples, sample_rate, aligned_phase=F
 
 
 def vocode(model, params, clip_features, num_samples, key, sample_rate, speaker_ids=None, temperature=1.0,
-           aligned_phase=False):
+           voiced_temperature=VOICED_TEMPERATURE, aligned_phase=False):
   """Synthesises `num_samples` of audio from each clip's frame features.
 
   Args:
@@ -105,7 +106,9 @@ def vocode(model, params, clip_features, num_samples, key, sample_rate, speaker_
     key: PRNG key.
     sample_rate: Hz.
     speaker_ids: [B] int speaker ids, -1 (or None for all) = speaker absent.
-    temperature: > 0, scales the logits (WaveNet only).
+    temperature: > 0, scales the logits in unvoiced frames (WaveNet only).
+    voiced_temperature: > 0, scales them in voiced frames: the voicing-
+      dependent sharpening of LPCNet and FFTNet (WaveNet only).
     aligned_phase: start each voiced frame's source at the recording's
       measured phase (teacher-forcing conditions) instead of integrating F0.
 
@@ -122,7 +125,9 @@ def vocode(model, params, clip_features, num_samples, key, sample_rate, speaker_
   global_ids = {"speaker": jnp.asarray(ids)} if dict(model.global_categories).get("speaker") else None
   conditioning = sampling.prepare_conditioning(model, params, batch, num_samples + 1, global_ids,
                                                local=jnp.asarray(local), excitation=jnp.asarray(source))
-  codes = sampling.sample(model, params, key, num_samples, conditioning, temperature=temperature)
+  voiced = local[:, :num_samples, 1]  # Step t draws clip sample t; channel 1 is the voicing.
+  temperatures = np.where(voiced > 0.5, voiced_temperature, temperature).astype(np.float32)
+  codes = sampling.sample(model, params, key, num_samples, conditioning, temperature=jnp.asarray(temperatures))
   return np.asarray(mulaw.dequantize(jax.device_get(codes), model.num_classes - 1), np.float32)
 
 

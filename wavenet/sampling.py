@@ -172,7 +172,7 @@ def _check_supported(model):
 
 
 def _draw(model, head, uniforms, temperature):
-  """Head outputs [B, H] and noise [B, 2] -> codes [B] int32."""
+  """Head outputs [B, H], noise [B, 2] and temperatures [B, 1] -> codes [B] int32."""
   if model.output_kind == "mixture":
     return mixture.sample_from_uniforms(head, uniforms, model.num_classes, temperature)
   probabilities = jax.nn.softmax(head / temperature, axis=-1)
@@ -220,7 +220,9 @@ def sample(model, params, key, num_samples, conditioning, prime=None, temperatur
     conditioning: from `prepare_conditioning(..., length=P + N)`.
     prime: optional [B, P] int32 codes of a seed clip, fed first (P >= 1);
       default one silent sample.
-    temperature: > 0; scales the logits (or the mixture's scales).
+    temperature: > 0; scales the logits (or the mixture's scales): a scalar,
+      or [B, P + N - 1] one per stream and step (step t draws sample t + 1
+      of the stream), e.g. sharper where the conditioning says voiced.
     unroll: time steps per iteration of the compiled loop (static; the same
       samples for any value, only the speed changes).
 
@@ -236,18 +238,20 @@ def sample(model, params, key, num_samples, conditioning, prime=None, temperatur
   prime_length = prime.shape[1]
   total = prime_length + num_samples - 1
   uniforms = jax.random.uniform(key, (total, batch, 2))
+  temperatures = jnp.broadcast_to(jnp.asarray(temperature, jnp.float32).T, (total, batch))[..., None]
   forced = jnp.concatenate([prime.T, jnp.full((num_samples - 1, batch), -1, jnp.int32)], axis=0)
   local, excitation = _time_major(conditioning, total)
 
   def body(carry, xs):
     buffer, previous = carry
-    t, forced_t, uniforms_t, local_t, excitation_t = xs
+    t, forced_t, uniforms_t, temperature_t, local_t, excitation_t = xs
     code = jnp.where(forced_t >= 0, forced_t, previous)
     head, buffer = _step(model, plan, p, weights, buffer, code, t, conditioning.gate_bias, local_t, excitation_t)
-    drawn = _draw(model, head, uniforms_t, temperature)
+    drawn = _draw(model, head, uniforms_t, temperature_t)
     return (buffer, drawn), drawn
 
   buffer = _empty_buffer(model, plan, batch)
   initial = (buffer, jnp.zeros((batch,), jnp.int32))
-  _, drawn = jax.lax.scan(body, initial, (jnp.arange(total), forced, uniforms, local, excitation), unroll=unroll)
+  _, drawn = jax.lax.scan(body, initial, (jnp.arange(total), forced, uniforms, temperatures, local, excitation),
+                          unroll=unroll)
   return drawn[prime_length - 1:].T
