@@ -24,7 +24,8 @@ def random_params(model, length, **kwargs):
 
 @pytest.mark.parametrize("kernel_size", [2, 3])
 @pytest.mark.parametrize("conditioned", [False, True])
-@pytest.mark.parametrize("input_kind,output_kind", [("one_hot", "categorical"), ("scalar", "mixture")])
+@pytest.mark.parametrize("input_kind,output_kind", [("one_hot", "categorical"), ("embedding", "categorical"),
+                                                    ("scalar", "mixture")])
 def test_incremental_steps_equal_the_teacher_forced_pass(kernel_size, conditioned, input_kind, output_kind):
   length = 40
   model = WaveNet(**TINY, kernel_size=kernel_size, input_kind=input_kind, output_kind=output_kind, num_mixtures=3,

@@ -176,13 +176,11 @@ def read_json(path):
     return json.load(file)
 
 
-def test_evaluate_writes_the_table_row(smoke_run, voices_dir):
+def test_evaluate_writes_the_table_row(smoke_run, voices_dir, monkeypatch):
   result = evaluate(smoke_run, None, 4, voices_dir)  # None: the training crop, from the checkpoint.
   assert read_json(os.path.join(smoke_run, "eval.json")) == json.loads(json.dumps(result))
   assert result["crop"] == vlae_voices.get_config("smoke").data.crop
   assert result["step"] == 2 and result["validation_bits_per_sample"] > 0 and result["validation_kl_bits_per_clip"] > 0
-  for name in ("gender_probe_test", "speaker_probe_test", "gender_probe_heldout_speakers"):
-    assert 0.0 <= result[name] <= 1.0
   model, params, labels = audio.load_vlae(smoke_run)
   heldout = batching.preload(corpora.load_split("voices", "small", "heldout_speakers", voices_dir))
   means = probe.posterior_means(model, params, probe.central_windows(heldout, audio.context_of(model), 2048), 4)
@@ -195,8 +193,27 @@ def test_evaluate_writes_the_table_row(smoke_run, voices_dir):
   assert not os.path.exists(os.path.join(step_folder, "eval_untrained.json"))
   assert baseline["validation_bits_per_sample"] != result["validation_bits_per_sample"]
   # Another crop goes to its own file, never over the training crop's row; one too short for the encoder is refused.
-  shorter = evaluate(smoke_run, 1024, 4, voices_dir)
+  # Here the probes read features that carry the labels by construction: global dimension 0 is +-1 by gender
+  # (speaker and gender coincide in voices/small), its sign flipped on the test split alone. A probe fit on the
+  # train split must then be wrong on every test utterance and right on every held-out speaker's.
+  splits = {split: batching.preload(corpora.load_split("voices", "small", split, voices_dir))
+            for split in ("train", "test", "heldout_speakers")}
+  signs = {"train": 1.0, "test": -1.0, "heldout_speakers": 1.0}
+
+  def labelled_means(model, params, windows, batch_size, progress=None):
+    del params, batch_size, progress
+    (split,) = [name for name, clips in splits.items()
+                if np.array_equal(windows, probe.central_windows(clips, audio.context_of(model), 1024))]
+    features = np.zeros((len(windows), model.decoder.latent_features + 2), np.float32)  # one local frame
+    features[:, 0] = signs[split] * (2.0 * splits[split].gender - 1.0)
+    return features
+
+  with monkeypatch.context() as patch:
+    patch.setattr(probe, "posterior_means", labelled_means)
+    shorter = evaluate(smoke_run, 1024, 4, voices_dir)
   assert read_json(os.path.join(smoke_run, "eval_crop1024.json"))["crop"] == shorter["crop"] == 1024
+  assert [shorter[name] for name in ("gender_probe_test", "speaker_probe_test", "gender_probe_heldout_speakers",
+                                     "speaker_probe_heldout_speakers")] == [0.0, 0.0, 1.0, 1.0]
   assert read_json(os.path.join(smoke_run, "eval.json")) == json.loads(json.dumps(result))
   with pytest.raises(dsp.InputError, match="--crop 10: the encoder needs at least 1024 samples"):
     evaluate(smoke_run, 10, 4, voices_dir)
