@@ -41,6 +41,7 @@ from wavenet import pretrained, sampling
 
 REPO_MODELS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "models")
 SHIPPED_PRIOR = os.path.join(REPO_MODELS, "frame_prior")
+FRAME_RATE = 100  # frames per second of the prior and the vocoder
 
 
 def load_conditioned_wavenet(path):
@@ -109,13 +110,24 @@ def sample_frames_route(args, streams, num_samples):
   prior, prior_params, _ = load_frame_prior(args.checkpoint)
   vocoder, vocoder_params, _ = synthesis.load_vocoder(args.vocoder)
   prime = None if args.prime is None else prime_frames(args.prime, len(streams))
-  num_frames = -(-num_samples // (SAMPLE_RATE // 100))
-  speaker = jnp.array([s for _, s, _ in streams], jnp.int32)
-  gender = jnp.array([g for _, _, g in streams], jnp.int32)
-  prior_key, vocoder_key = jax.random.split(jax.random.key(args.seed))
-  vectors = jax.jit(prior_lib.sample, static_argnums=(0, 3))(prior, prior_params, prior_key, num_frames, speaker,
-                                                              gender, args.temperature, prime)
-  features = [features_lib.features_from_vectors(v) for v in np.asarray(vectors)]
+  num_frames = -(-num_samples // (SAMPLE_RATE // FRAME_RATE))
+  phrase, pause = max(1, round(args.phrase_seconds * FRAME_RATE)), round(args.pause_seconds * FRAME_RATE)
+  phrases = -(-num_frames // (phrase + pause))
+  ids = [(jnp.array([s for _, s, _ in streams] * count, jnp.int32), jnp.array([g for _, _, g in streams] * count,
+                                                                              jnp.int32)) for count in (1, phrases - 1)]
+  first_key, rest_key, vocoder_key = jax.random.split(jax.random.key(args.seed), 3)
+  draw = jax.jit(prior_lib.sample, static_argnums=(0, 3))
+  drawn = [np.asarray(draw(prior, prior_params, first_key, phrase, *ids[0], args.temperature, prime))]
+  if phrases > 1:  # Only the first phrase continues the prime; each later one starts afresh.
+    drawn += list(np.asarray(draw(prior, prior_params, rest_key, phrase, *ids[1], args.temperature)).reshape(
+        phrases - 1, len(streams), phrase, -1))
+  features = []
+  for stream in range(len(streams)):
+    parts = []
+    for part in drawn:
+      log_f0 = part[stream, -1, 0] * features_lib.LOG_F0_SCALE + features_lib.LOG_F0_CENTRE
+      parts += [part[stream], features_lib.silent_vectors(pause, log_f0)]
+    features.append(features_lib.features_from_vectors(np.concatenate(parts)[:num_frames]))
   return synthesis.vocode(vocoder, vocoder_params, features, num_samples, vocoder_key, SAMPLE_RATE)
 
 
@@ -151,6 +163,11 @@ def main(argv):
                       "direct: its last receptive field of sound); the written audio is the continuation")
   parser.add_argument("--checkpoint", help="frames: a frame prior (default models/frame_prior); direct: a WaveNet "
                       "(default models/wavenet_voices); a training workdir or checkpoint folder")
+  parser.add_argument("--phrase-seconds", type=cli.positive_float, default=1.2,
+                      help="frames mode: length of each phrase drawn from the prior (default 1.2: the prior "
+                      "models utterances, and its F0 falls as one goes on, as speech does)")
+  parser.add_argument("--pause-seconds", type=cli.non_negative_float, default=0.15,
+                      help="frames mode: silence between phrases (default 0.15)")
   parser.add_argument("--vocoder", default=synthesis.SHIPPED_CHECKPOINT,
                       help="frames mode: the vocoder that renders the frames (default models/vocoder)")
   parser.add_argument("--out", default="out/garble", help="output directory (default out/garble)")

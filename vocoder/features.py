@@ -40,6 +40,14 @@ def frame_vectors(features):
   ], axis=1).astype(np.float32)
 
 
+def silent_vectors(count, log_f0):
+  """[count, LOCAL_CHANNELS] frame vectors of silence (unvoiced, silent energy and envelope) at `log_f0`."""
+  silence = frames_lib.FrameFeatures(np.full(count, log_f0, np.float32), np.zeros(count, np.float32),
+                                     np.full((count, frames_lib.NUM_MELS), SILENT_LOG_MEL, np.float32),
+                                     np.full(count, SILENT_ENERGY, np.float32), np.zeros(count, np.float32))
+  return frame_vectors(silence)
+
+
 def features_from_vectors(vectors):
   """[F, LOCAL_CHANNELS] frame vectors (e.g. sampled by a prior) -> FrameFeatures (phase 0, voicing 0 or 1)."""
   vectors = np.asarray(vectors, np.float32)

@@ -73,11 +73,15 @@ SMALL_SPEAKERS = (FLITE_SLT, FLITE_RMS)
 SMALL_HELDOUT = (ESPEAK_F5, ESPEAK_M7)
 
 # Engine variants in no split of any config: voices a vocoder or encoder has never heard, for
-# evaluation only (espeak-ng variants and accents not in the corpus, flite's 8 kHz diphone voice).
+# evaluation only (espeak-ng variants, accents and languages' English not in the corpus, flite's
+# 8 kHz diphone voice). Median F0 measured at design time (pYIN, Hz). espeak-ng ignores a variant
+# after "en-gb" ("en-gb+m2" is plain "en-gb"), so only voices that render distinctly are listed.
 UNSEEN_VARIANTS = (
-    Speaker("espeak_en-gb_m2", "male", "espeak-ng", "en-gb+m2"),
-    Speaker("espeak_m6", "male", "espeak-ng", "en-us+m6"),
-    Speaker("flite_kal", "male", "flite", "kal"),
-    Speaker("espeak_en-gb_f4", "female", "espeak-ng", "en-gb+f4"),
-    Speaker("espeak_en-gb_f2", "female", "espeak-ng", "en-gb+f2"),
+    Speaker("espeak_m4", "male", "espeak-ng", "en-us+m4"),  # ~96 Hz
+    Speaker("espeak_andy", "male", "espeak-ng", "en-us+Andy"),  # ~95 Hz
+    Speaker("espeak_scotland", "male", "espeak-ng", "en-gb-scotland"),  # ~105 Hz
+    Speaker("flite_kal", "male", "flite", "kal"),  # 8 kHz diphones, ~95 Hz
+    Speaker("espeak_belinda", "female", "espeak-ng", "en-us+belinda"),  # ~226 Hz
+    Speaker("espeak_anika", "female", "espeak-ng", "en-us+anika"),  # ~265 Hz
+    Speaker("espeak_aunty", "female", "espeak-ng", "en-us+aunty"),  # ~174 Hz
 )
