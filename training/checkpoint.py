@@ -3,6 +3,8 @@
 import json
 import logging
 import os
+import shutil
+import tempfile
 
 import jax
 import orbax.checkpoint as ocp
@@ -147,3 +149,39 @@ def _read_step(manager, step, path):
   params = state["params"] if isinstance(state, dict) else state.params
   config = restored["config"]
   return config["model"], jax.device_get(params), config.get("labels", {})
+
+
+def export_parameters(path, out_dir):
+  """Writes the parameters (no optimiser state) and config of a checkpoint as a model folder.
+
+  `out_dir` then holds checkpoints/STEP with state {"params": ...}, which
+  `load_model_checkpoint` reads like a training workdir, plus the run's
+  metrics.csv. The folder is written beside `out_dir` and renamed into place.
+
+  Raises:
+    InputError: an unreadable checkpoint, or an `out_dir` that exists.
+  """
+  out_dir = os.path.abspath(out_dir)
+  if os.path.exists(out_dir):
+    raise InputError(f"{out_dir} exists; remove it or choose another output folder")
+  workdir, _, step = locate_checkpoint(path)
+  model_config, params, labels = load_model_checkpoint(path)
+  parent = os.path.dirname(out_dir)
+  os.makedirs(parent, exist_ok=True)
+  staging = tempfile.mkdtemp(prefix=".export-", dir=parent)
+  try:
+    manager = ocp.CheckpointManager(os.path.join(staging, "checkpoints"), item_names=("state", "config"),
+                                    options=ocp.CheckpointManagerOptions(create=True))
+    manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave({"params": params}),
+                                               config=ocp.args.JsonSave({"model": model_config, "labels": labels})),
+                 force=True)
+    manager.wait_until_finished()
+    manager.close()
+    for name in ("metrics.csv", "model_config.json"):
+      if os.path.isfile(os.path.join(workdir, name)):
+        shutil.copy(os.path.join(workdir, name), staging)
+    os.replace(staging, out_dir)
+  finally:
+    if os.path.exists(staging):
+      shutil.rmtree(staging)
+  return step
