@@ -81,6 +81,8 @@ def main(argv):
     axis.hist(data, bins, density=True, alpha=0.5, label="validation data")
     axis.hist(sampled, bins, density=True, alpha=0.5, label=f"prior, T={args.temperature:g}")
     axis.set_xscale("log")
+    axis.set_xticks([60, 100, 150, 200, 300, 400], ["60", "100", "150", "200", "300", "400"])
+    axis.minorticks_off()
     axis.set_title(f"{gender}: F0 of voiced frames")
     axis.set_xlabel("Hz")
     axis.legend()
