@@ -1,8 +1,17 @@
-"""Interpolate between two voices in the global latent of an audio VLAE and decode the path.
+"""Interpolate between two voices in the global latent of a VLAE and decode the path.
 
 examples:
-  python -m experiments.interpolate --a A.wav --b B.wav --steps 7 --mode slerp --out out/interp
+  python -m experiments.interpolate --a A.wav --b B.wav --steps 7 --out out/interp
   python -m experiments.interpolate --from-gender male --to-gender female --steps 7 --out out/m2f
+  python -m experiments.interpolate --checkpoint runs/vlae_small_fb --a A.wav --b B.wav --out out/sample_level
+
+Two kinds of VLAE. The frame-rate VLAE (the default, models/frame_vlae)
+encodes a recording's frame features (any sample rate, stereo folded, at
+least 0.25 s with voiced speech) and decodes each step into frames that the
+vocoder (--vocoder, default models/vocoder) renders; it also writes
+f0_path.png (median F0 and spectral centroid per step). The sample-level
+audio VLAE (vlae/audio.py) encodes the central --crop samples and decodes
+with its WaveNet.
 
 Each endpoint is a clip (its posterior mean, from its central --crop samples)
 or a gender (the mean of the posterior means of that gender's training
@@ -22,10 +31,20 @@ import numpy as np
 import scipy.stats
 
 import dsp
+from corpora.schema import SAMPLE_RATE
+from dsp import plots
 from dsp.errors import InputError
 from experiments import cli
-from vlae import audio
+from training.checkpoint import load_model_checkpoint
+from vlae import audio, frame_vlae
 from vlae.train_audio import gender_means
+from vlae.train_frames import load_frames
+from vocoder import features as features_lib
+from vocoder import metrics as vocoder_metrics
+from vocoder import synthesis
+
+SHIPPED_FRAME_VLAE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "models",
+                                  "frame_vlae")
 
 
 def check_gender(labels, gender, flag):
@@ -64,6 +83,85 @@ def spearman(values):
   return float(scipy.stats.spearmanr(index[finite], np.asarray(values)[finite]).statistic)
 
 
+PHRASE_FRAMES, PAUSE_FRAMES = 120, 15  # the decoder draws 1.2 s phrases with 0.15 s pauses, as garble does
+
+
+def frame_gender_means(model, params, labels, data_dir):
+  """{gender: mean posterior mean of that gender's training utterances} of a frame-rate VLAE."""
+  corpus = labels.get("corpus", {"name": "voices", "config": "full"})
+  data = type("Data", (), {"name": corpus["name"], "config": corpus["config"], "data_dir": data_dir})
+  clips, split_frames, _ = load_frames(data, "train")
+  means = np.stack([frame_vlae.encode_features(model, params, split_frames.clip(i)) for i in range(len(clips))])
+  return {gender: means[clips.gender == index].mean(axis=0) for index, gender in enumerate(labels["gender"])
+          if np.any(clips.gender == index)}
+
+
+def frame_route(args):
+  """Interpolation with a frame-rate VLAE, rendered by the vocoder; writes and prints as `main` says."""
+  model_config, params, labels = load_model_checkpoint(args.checkpoint)
+  model = frame_vlae.build_frame_vlae(model_config)
+  vocoder, vocoder_params, _ = synthesis.load_vocoder(args.vocoder)
+  seconds = 2.7 if args.seconds is None else args.seconds
+  temperature = 0.7 if args.temperature is None else args.temperature
+  num_samples = cli.seconds_to_samples(seconds, SAMPLE_RATE)
+  for gender, flag in ((args.from_gender, "--from-gender"), (args.to_gender, "--to-gender")):
+    if gender is not None:
+      check_gender(labels, gender, flag)
+  means = frame_gender_means(model, params, labels, args.data_dir) if args.from_gender or args.to_gender else {}
+  ends, inputs = [], []
+  for path, gender, flag in ((args.a, args.from_gender, "--a"), (args.b, args.to_gender, "--b")):
+    if path:
+      recording, features = synthesis.analyse_recording(path, SAMPLE_RATE, flag=flag)
+      ends.append((os.path.basename(path), frame_vlae.encode_features(model, params, features)))
+      inputs.append(dsp.median_f0(recording, SAMPLE_RATE))
+    else:
+      ends.append((f"{gender} mean", means[gender]))
+      inputs.append(float("nan"))
+  (name_a, z_a), (name_b, z_b) = ends
+  path = audio.interpolation_path(z_a, z_b, args.steps, args.mode)
+  cli.make_output_dir(args.out)
+  key_frames, key_vocoder = jax.random.split(jax.random.key(args.seed))
+  num_frames = -(-num_samples // (SAMPLE_RATE // 100))
+  features = frame_vlae.decode_to_features(model, params, path, num_frames, key_frames, temperature, PHRASE_FRAMES,
+                                           PAUSE_FRAMES)
+  clips = synthesis.vocode(vocoder, vocoder_params, features, num_samples, key_vocoder, SAMPLE_RATE)
+  rows, titles = [], []
+  for step, clip in enumerate(clips):
+    title = f"step {step}/{args.steps - 1}: {name_a} -> {name_b} ({args.mode})"
+    dsp.save_audio(os.path.join(args.out, f"step_{step:02d}.wav"), clip, SAMPLE_RATE)
+    dsp.save_spectrogram_png(os.path.join(args.out, f"step_{step:02d}.png"), clip, SAMPLE_RATE, title)
+    f0, voiced = dsp.track_summary(dsp.f0_track(clip, SAMPLE_RATE))
+    rows.append((f0, voiced, vocoder_metrics.median_spectral_centroid(clip, SAMPLE_RATE)))
+    titles.append(title)
+  dsp.save_spectrograms_png(os.path.join(args.out, "path.png"), list(zip(titles, clips)), SAMPLE_RATE)
+  f0 = np.array([row[0] for row in rows])
+  correlation = spearman(f0)
+  figure, axis = plots.plt.subplots(figsize=(6, 3.5))
+  fractions = np.linspace(0, 1, args.steps)
+  axis.plot(fractions, f0, "o-", label="median F0 (Hz)")
+  axis.set_xlabel(f"fraction of the path {name_a} -> {name_b}")
+  axis.set_ylabel("median F0 (Hz)")
+  twin = axis.twinx()
+  twin.plot(fractions, [row[2] for row in rows], "s--", color="tab:orange", label="spectral centroid (Hz)")
+  twin.set_ylabel("median spectral centroid (Hz)")
+  axis.set_title(f"Spearman(F0, step) = {correlation:.2f}")
+  figure.legend(loc="upper left")
+  plots.save_figure(figure, os.path.join(args.out, "f0_path.png"))
+  dsp.save_json(os.path.join(args.out, "path.json"), {
+      "a": name_a, "b": name_b, "mode": args.mode, "seed": args.seed, "checkpoint": args.checkpoint,
+      "latents": path.tolist(), "input_median_f0_hz": [None if np.isnan(v) else v for v in inputs],
+      "median_f0_hz": [None if np.isnan(v) else v for v in f0], "voiced_share": [row[1] for row in rows],
+      "spectral_centroid_hz": [None if np.isnan(row[2]) else row[2] for row in rows],
+      "spearman_f0_vs_step": None if np.isnan(correlation) else correlation})
+  print(f"{'step':>4} {'fraction':>8} {'median F0 (Hz)':>14} {'voiced %':>8} {'centroid (Hz)':>13}")
+  for step, (value, voiced, centroid) in enumerate(rows):
+    print(f"{step:>4} {step / (args.steps - 1):>8.3f} {'-' if np.isnan(value) else f'{value:.1f}':>14} "
+          f"{100 * voiced:>8.0f} {'-' if np.isnan(centroid) else f'{centroid:.0f}':>13}")
+  ends_f0 = ", ".join(f"{name} {v:.1f} Hz" for name, v in ((name_a, inputs[0]), (name_b, inputs[1])) if np.isfinite(v))
+  print(f"Spearman(F0, step) = {'-' if np.isnan(correlation) else f'{correlation:.3f}'}"
+        f"{'; inputs: ' + ends_f0 if ends_f0 else ''}; wrote {args.out}")
+
+
 def main(argv):
   parser = cli.ArgumentParser(prog="python -m experiments.interpolate", description=__doc__,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -77,20 +175,33 @@ def main(argv):
                    "labels)")
   parser.add_argument("--steps", type=int, default=7, help="points on the path, endpoints included (default 7)")
   parser.add_argument("--mode", choices=["slerp", "lerp"], default="slerp", help="path shape (default slerp)")
-  parser.add_argument("--seconds", type=cli.positive_float, default=0.5,
-                      help="seconds decoded per step (default 0.5); with local latents at most the encoded "
-                      "length (--crop, rounded up to whole local frames)")
+  parser.add_argument("--seconds", type=cli.positive_float, default=None,
+                      help="seconds decoded per step (default: 2.7 for the frame-rate VLAE, 0.5 for the "
+                      "sample-level one, where local latents allow at most the encoded --crop)")
   parser.add_argument("--crop", type=int, default=8000, help="central samples of each clip encoded (default 8000)")
-  parser.add_argument("--temperature", type=cli.positive_float, default=1.0,
-                      help="softmax temperature, > 0 (default 1)")
+  parser.add_argument("--temperature", type=cli.positive_float, default=None,
+                      help="> 0; the frame decoder's Gaussian spread (default 0.7) or the WaveNet's softmax "
+                      "temperature (default 1)")
+  parser.add_argument("--vocoder", default=synthesis.SHIPPED_CHECKPOINT,
+                      help="frame-rate VLAE: the vocoder that renders the frames (default models/vocoder)")
   parser.add_argument("--seed", type=int, default=0, help="PRNG seed, shared by every step (default 0)")
-  parser.add_argument("--checkpoint", default=audio.DEFAULT_CHECKPOINT, help=audio.DEFAULT_CHECKPOINT_HELP)
+  parser.add_argument("--checkpoint", default=SHIPPED_FRAME_VLAE,
+                      help="a frame-rate VLAE (default: the shipped models/frame_vlae) or an audio VLAE: a training "
+                      "workdir, its checkpoints folder or one step's folder")
   parser.add_argument("--batch-size", type=int, default=8, help="crops per encoder pass for gender means")
   parser.add_argument("--data-dir", help="corpus data dir for gender means (default $ELECTRIC_BEATS_DATA or data/tfds)")
   parser.add_argument("--out", required=True, help="output directory")
   args = parser.parse_args(argv)
   if args.batch_size < 1:
     raise InputError(f"--batch-size must be positive, got {args.batch_size}")
+  if args.steps < 2:
+    raise InputError(f"--steps must be at least 2, got {args.steps}")
+  if args.seconds is not None and args.seconds > 30:
+    raise InputError(f"--seconds {args.seconds:g}: give at most 30")
+  if load_model_checkpoint(args.checkpoint)[0].get("architecture") == "frame_vlae":
+    return frame_route(args)
+  args.seconds = 0.5 if args.seconds is None else args.seconds
+  args.temperature = 1.0 if args.temperature is None else args.temperature
   num_samples = cli.seconds_to_samples(args.seconds, audio.SAMPLE_RATE)
   model, params, labels = audio.load_vlae(args.checkpoint)
   audio.check_crop(model, args.crop)

@@ -54,6 +54,7 @@ class FramePrior(nn.Module):
   num_speakers: int = 16  # speaker ids 0 .. num_speakers - 1 (-1: absent)
   num_genders: int = 2  # gender ids (-1: absent)
   embedding_channels: int = 32  # width of the speaker and gender embeddings
+  latent_channels: int = 0  # width of a continuous global latent z (a VLAE's decoder); 0 = none
   architecture: str = "frame_prior"  # tells this model's checkpoints from others
 
   def setup(self):
@@ -69,12 +70,18 @@ class FramePrior(nn.Module):
                                      (self.embedding_channels, hidden))
     self.output_hidden = nn.Dense(hidden, name="output_hidden")
     self.output = nn.Dense(1 + 2 * channels, name="output", kernel_init=nn.initializers.zeros)
+    if self.latent_channels:
+      self.latent_kernel = self.param("latent_kernel", _normal(self.latent_channels),
+                                      (self.latent_channels, self.embedding_channels))
 
-  def condition(self, speaker, gender):
-    """Summed embeddings [B, E] of speaker and gender ids [B] (an id of -1 adds nothing)."""
+  def condition(self, speaker, gender, latent=None):
+    """Summed embeddings [B, E] of speaker and gender ids [B] (an id of -1 adds nothing) and of a latent [B, Z]."""
     embedded = 0.0
     for ids, table in ((speaker, self.speaker_embedding), (gender, self.gender_embedding)):
       embedded = embedded + jnp.where((ids >= 0)[:, None], table[jnp.maximum(ids, 0)], 0.0)
+    if self.latent_channels:
+      embedded = embedded + (jnp.zeros((speaker.shape[0], self.latent_channels)) if latent is None
+                             else latent) @ self.latent_kernel
     return embedded
 
   def initial_state(self, condition):
@@ -94,19 +101,20 @@ class FramePrior(nn.Module):
     return PriorOutput(out[..., 0], out[..., 1:1 + channels],
                        jnp.maximum(out[..., 1 + channels:], _MIN_LOG_STD))
 
-  def __call__(self, previous_frames, speaker, gender):
+  def __call__(self, previous_frames, speaker, gender, latent=None):
     """Teacher-forced pass.
 
     Args:
       previous_frames: [B, T, C] the frame before each predicted one (zeros
         before the first).
       speaker, gender: [B] int32 ids, -1 for absent.
+      latent: [B, latent_channels] global latent, or None (zeros).
 
     Returns:
       PriorOutput over T frames: the distribution of frame t given the
       frames before it.
     """
-    condition = self.condition(speaker, gender)
+    condition = self.condition(speaker, gender, latent)
     projected = self._project(previous_frames, condition)
     kernel, bias = self.hidden_kernel, self.hidden_bias
 
@@ -146,7 +154,7 @@ def draw(output, key, temperature=1.0):
   return frame.at[:, VOICING_CHANNEL].set(voiced)
 
 
-def sample(model, params, key, num_frames, speaker, gender, temperature=1.0, prime=None):
+def sample(model, params, key, num_frames, speaker, gender, temperature=1.0, prime=None, latent=None):
   """Draws [B, num_frames, C] frame vectors, one jit-able scan.
 
   Args:
@@ -157,8 +165,9 @@ def sample(model, params, key, num_frames, speaker, gender, temperature=1.0, pri
     temperature: > 0, scales the Gaussian standard deviations.
     prime: optional [B, P, C] frame vectors read first (teacher-forced); the
       draw continues from them.
+    latent: [B, latent_channels] global latent of a VLAE decoder, or None.
   """
-  condition = model.apply(params, speaker, gender, method=FramePrior.condition)
+  condition = model.apply(params, speaker, gender, latent, method=FramePrior.condition)
   state = model.apply(params, condition, method=FramePrior.initial_state)
   batch = speaker.shape[0]
   primed = jnp.zeros((batch, 0, model.frame_channels)) if prime is None else jnp.asarray(prime, jnp.float32)

@@ -58,3 +58,13 @@ def log_spectral_distance(reference, output, sample_rate, floor_db=-80.0):
   floor = spectra[0].max() * 10 ** (floor_db / 10) + 1e-12
   ref_db, out_db = (10.0 * np.log10(np.maximum(s, floor)) for s in spectra)
   return float(np.mean(np.sqrt(np.mean((ref_db - out_db) ** 2, axis=0))))
+
+
+def median_spectral_centroid(audio, sample_rate, threshold_db=-40.0):
+  """Median spectral centroid in Hz over frames above `threshold_db` dBFS (librosa, 25 ms / 10 ms); NaN if none."""
+  n_fft, hop = int(0.025 * sample_rate), int(0.010 * sample_rate)
+  audio = np.asarray(audio, np.float32)
+  centroid = librosa.feature.spectral_centroid(y=audio, sr=sample_rate, n_fft=n_fft, hop_length=hop)[0]
+  rms = librosa.feature.rms(y=audio, frame_length=n_fft, hop_length=hop)[0]
+  active = rms[:len(centroid)] > 10 ** (threshold_db / 20)
+  return float(np.median(centroid[active])) if active.any() else float("nan")

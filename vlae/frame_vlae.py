@@ -1,0 +1,145 @@
+"""A Variational Lossy Autoencoder at the frame rate: a global z, a frame prior as its decoder.
+
+The encoder reads an utterance's frame vectors (`vocoder.features.frame_vectors`)
+and gives q(z | x), a diagonal Gaussian. The decoder is the frame prior
+(`frameprior.model.FramePrior`) conditioned on z alone (no speaker, no
+gender). To leave speaker, pitch level and timbre to z, the decoder's view of
+the past is cut short: each previous frame it reads is blanked with
+probability `decoder_input_dropout` in training (Bowman et al.'s word
+dropout, the VLAE's short-sighted decoder at the frame rate). Decodes are
+rendered by the vocoder.
+"""
+
+from typing import NamedTuple
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from frameprior import model as prior_lib
+from vocoder import features as features_lib
+
+
+class FrameVlaeOutput(NamedTuple):
+  """The ELBO's terms, each [B] in nats per utterance window.
+
+  reconstruction: E_q[log p(x | z)], summed over the window's real frames.
+  kl: KL(q(z | x) || N(0, I)), summed over latent dimensions.
+  kl_free_bits: the KL with each dimension's batch mean floored at free_bits (the training objective).
+  frames: [B] real frames per window.
+  """
+  reconstruction: jax.Array
+  kl: jax.Array
+  kl_free_bits: jax.Array
+  frames: jax.Array
+
+
+class FrameEncoder(nn.Module):
+  """Frame vectors [B, T, C] with mask [B, T] -> (mean, log_std) [B, Z] of q(z | x)."""
+  channels: int = 128  # width of the convolutions
+  latent_channels: int = 16  # Z
+
+  @nn.compact
+  def __call__(self, frames, mask):
+    x = jax.nn.relu(nn.Dense(self.channels)(frames))
+    for layer in range(3):
+      x = x + jax.nn.relu(nn.Conv(self.channels, (5,), kernel_dilation=(2 ** layer,), padding="SAME")(x))
+    pooled = jnp.sum(x * mask[..., None], axis=1) / jnp.maximum(jnp.sum(mask, axis=1, keepdims=True), 1.0)
+    out = nn.Dense(2 * self.latent_channels, kernel_init=nn.initializers.zeros)(pooled)
+    return out[:, :self.latent_channels], out[:, self.latent_channels:]
+
+
+class FrameVlae(nn.Module):
+  """Encoder and frame-prior decoder; every field is one configuration knob."""
+  frame_channels: int = 27  # channels of a frame vector
+  latent_channels: int = 16  # Z, the global latent
+  encoder_channels: int = 128  # width of the encoder
+  hidden_channels: int = 256  # GRU width of the decoder
+  embedding_channels: int = 32  # width of the decoder's conditioning vector
+  architecture: str = "frame_vlae"  # tells this model's checkpoints from others
+
+  def setup(self):
+    self.encoder = FrameEncoder(self.encoder_channels, self.latent_channels)
+    self.decoder = decoder_of(self)
+
+  def encode(self, frames, mask):
+    """(mean, log_std) [B, Z] of q(z | frames)."""
+    return self.encoder(frames, mask)
+
+  def decode_output(self, previous_frames, z):
+    """The decoder's PriorOutput over [B, T] frames given previous frames and z [B, Z]."""
+    absent = jnp.full((z.shape[0],), -1, jnp.int32)
+    return self.decoder(previous_frames, absent, absent, z)
+
+  def __call__(self, frames, mask, key, input_dropout=0.0, free_bits=0.0):
+    """The ELBO terms of windows of frames [B, T, C] (mask [B, T]).
+
+    One reparameterised draw of z; previous frames blanked with probability
+    `input_dropout` (drawn from `key`).
+    """
+    z_key, dropout_key = jax.random.split(key)
+    mean, log_std = self.encode(frames, mask)
+    z = mean + jnp.exp(log_std) * jax.random.normal(z_key, mean.shape)
+    previous = jnp.pad(frames[:, :-1], ((0, 0), (1, 0), (0, 0)))
+    keep = jax.random.bernoulli(dropout_key, 1.0 - input_dropout, previous.shape[:2])
+    previous = jnp.where(keep[..., None], previous, 0.0)
+    output = self.decode_output(previous, z)
+
+    # Reconstruction: log p(x | z) of every real frame.
+    reconstruction = jnp.sum(prior_lib.log_likelihood(output, frames) * mask, axis=1)
+    # KL to the standard normal prior, in closed form per dimension.
+    kl_per_dim = 0.5 * (jnp.square(mean) + jnp.exp(2 * log_std) - 1.0) - log_std
+    kl = jnp.sum(kl_per_dim, axis=1)
+    # Free bits (Kingma et al. 2016): each dimension's batch-mean KL floored at free_bits.
+    floored = jnp.sum(jnp.maximum(jnp.mean(kl_per_dim, axis=0), free_bits)) * jnp.ones_like(kl)
+    return FrameVlaeOutput(reconstruction, kl, floored, jnp.sum(mask, axis=1))
+
+
+def build_frame_vlae(model_config):
+  """A FrameVlae from a dict of its fields (a ConfigDict, or JSON read back from a checkpoint)."""
+  return FrameVlae(**dict(model_config))
+
+
+def decoder_of(model):
+  """The FramePrior that decodes `model`'s z (conditioned on z alone)."""
+  return prior_lib.FramePrior(frame_channels=model.frame_channels, hidden_channels=model.hidden_channels,
+                              num_speakers=1, num_genders=1, embedding_channels=model.embedding_channels,
+                              latent_channels=model.latent_channels)
+
+
+def decode(model, params, z, num_frames, key, temperature=1.0):
+  """Frame vectors [B, num_frames, C] drawn from the decoder given z [B, Z]."""
+  decoder = decoder_of(model)
+  absent = jnp.full((z.shape[0],), -1, jnp.int32)
+  decoder_params = jax.tree.map(jnp.asarray, {"params": params["params"]["decoder"]})
+  return prior_lib.sample(decoder, decoder_params, key, num_frames, absent, absent,
+                          temperature, latent=z)
+
+
+def encode_features(model, params, features):
+  """Posterior mean [Z] of one utterance's `dsp.frames.FrameFeatures`."""
+  vectors = jnp.asarray(features_lib.frame_vectors(features))[None]
+  mean, _ = model.apply(params, vectors, jnp.ones(vectors.shape[:2]), method=FrameVlae.encode)
+  return np.asarray(mean[0])
+
+
+def decode_to_features(model, params, path, num_frames, key, temperature, phrase_frames, pause_frames):
+  """For each z of `path` [S, Z], frame features of `num_frames` frames: phrases of the decoder with pauses.
+
+  Every step uses the same key, so only z changes along the path. Returns S FrameFeatures.
+  """
+  phrases = -(-num_frames // (phrase_frames + pause_frames))
+
+  def phrases_of(z):  # [Z] -> [phrases, phrase_frames, C], the same noise for every step
+    return decode(model, params, jnp.broadcast_to(z, (phrases, z.shape[0])), phrase_frames, key, temperature)
+
+  drawn = np.asarray(jax.jit(jax.vmap(phrases_of))(jnp.asarray(path, jnp.float32)))
+  out = []
+  for step in drawn:
+    parts = []
+    for part in step:
+      log_f0 = part[-1, 0] * features_lib.LOG_F0_SCALE + features_lib.LOG_F0_CENTRE
+      parts += [part, features_lib.silent_vectors(pause_frames, log_f0)]
+    out.append(features_lib.features_from_vectors(np.concatenate(parts)[:num_frames]))
+  return out

@@ -1,0 +1,69 @@
+"""Training the frame-rate VLAE with the shared loop on the cached frame features of a corpus."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import corpora
+from corpora import batching
+from corpora.schema import SAMPLE_RATE
+from frameprior.train import frame_windows
+from training.loop import train
+from vlae import frame_vlae
+from vocoder import features as features_lib
+
+
+def load_frames(data, split):
+  """(Clips, SplitFrames, [frames, C] frame vectors) of a split."""
+  clips = batching.preload(corpora.load_split(data.name, data.config, split, data.data_dir))
+  split_frames = features_lib.load_split_frames(data.name, data.config, split, clips, SAMPLE_RATE, data.data_dir)
+  return clips, split_frames, features_lib.frame_vectors(split_frames.features)
+
+
+def make_loss_fn(model, input_dropout, free_bits):
+  """`(params, batch, key) -> (-ELBO nats per frame, metrics)`: free bits and input dropout in training only.
+
+  The batch holds frames [B, T, C], mask [B, T] and, in evaluation, weight [B].
+  """
+  def loss_fn(params, batch, key):
+    evaluating = "weight" in batch
+    out = model.apply(params, batch["frames"], batch["mask"], key, 0.0 if evaluating else input_dropout,
+                      0.0 if evaluating else free_bits)
+    weight = batch.get("weight", jnp.ones_like(out.kl))
+    frames = jnp.sum(out.frames * weight)
+    objective = out.reconstruction - (out.kl if evaluating else out.kl_free_bits)
+    nats = -jnp.sum(objective * weight) / frames
+    mean = lambda x: jnp.sum(x * weight) / jnp.sum(weight)
+    return nats, {"kl_bits_per_window": mean(out.kl) / jnp.log(2.0),
+                  "reconstruction_nats_per_frame": -jnp.sum(out.reconstruction * weight) / frames}
+  return loss_fn
+
+
+def train_and_evaluate(config, workdir):
+  """Trains the frame VLAE of `config` into `workdir`, resuming from its last checkpoint."""
+  model = frame_vlae.build_frame_vlae(config.model)
+  data, seed = config.data, config.train.seed
+  train_clips, train_frames, train_vectors = load_frames(data, "train")
+  validation_clips, validation_frames, validation_vectors = load_frames(data, "validation")
+
+  def train_batch(step):
+    return frame_windows(train_vectors, train_frames.starts, train_frames.counts, train_clips.speaker,
+                         train_clips.gender, np.random.default_rng([seed, step]), data.batch_size, data.frames)
+
+  def eval_batches():
+    rng = np.random.default_rng([seed, 1, 0])
+    for _ in range(data.eval_batches):
+      batch = frame_windows(validation_vectors, validation_frames.starts, validation_frames.counts,
+                            validation_clips.speaker, validation_clips.gender, rng, data.batch_size, data.frames)
+      yield dict(batch, weight=np.ones(data.batch_size, np.float32))
+
+  zeros = jnp.zeros((1, data.frames, model.frame_channels))
+  return train(workdir=workdir, model_config=config.model.to_dict(),
+               init_params=lambda key: model.init(key, zeros, jnp.ones((1, data.frames)), key),
+               loss_fn=make_loss_fn(model, data.decoder_input_dropout, data.free_bits),
+               train_batch=lambda step: {k: v for k, v in train_batch(step).items() if k in ("frames", "mask")},
+               eval_batches=lambda: ({k: v for k, v in b.items() if k in ("frames", "mask", "weight")}
+                                     for b in eval_batches()),
+               train_config=config.train, samples_per_batch=data.batch_size * data.frames,
+               batch_size=data.batch_size, loss_unit="frame",
+               labels=batching.speaker_labels(data.name, data.config, train_clips, data.data_dir))
