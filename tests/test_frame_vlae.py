@@ -106,3 +106,15 @@ def test_interpolate_bad_input_is_one_line_and_exit_2(smoke_models, tmp_path, ca
     err = capsys.readouterr().err
     assert phrase in err and len(err.strip().splitlines()) == 1
   assert not (tmp_path / "never").exists()
+
+
+def test_pitch_shift_moves_each_windows_log_f0_as_a_whole():
+  from vlae.train_frames import shift_pitch
+  from vocoder import features as features_lib
+  frames = np.random.default_rng(0).normal(size=(4, 6, 27)).astype(np.float32)
+  shifted = shift_pitch(frames, np.random.default_rng(1), 4.0)
+  np.testing.assert_array_equal(shifted[..., 1:], frames[..., 1:])
+  delta = (shifted[..., 0] - frames[..., 0]) * features_lib.LOG_F0_SCALE * 12 / np.log(2.0)  # semitones
+  np.testing.assert_allclose(delta, delta[:, :1] * np.ones((1, 6)), atol=1e-4)
+  assert np.all(np.abs(delta) <= 4.0) and np.std(delta[:, 0]) > 0.5
+  np.testing.assert_array_equal(shift_pitch(frames, np.random.default_rng(1), 0.0), frames)

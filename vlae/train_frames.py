@@ -20,6 +20,21 @@ def load_frames(data, split):
   return clips, split_frames, features_lib.frame_vectors(split_frames.features)
 
 
+def shift_pitch(frames, rng, semitones):
+  """Frame vectors [B, T, C] with each window's log-F0 shifted by a uniform draw in +-`semitones`.
+
+  Fourteen training voices give fourteen pitch levels; shifting each window
+  as a whole makes pitch level a continuous factor that z must carry (the
+  decoder has to reproduce it), for voices the encoder never heard.
+  """
+  if semitones <= 0:
+    return frames
+  shift = rng.uniform(-semitones, semitones, frames.shape[0]) * np.log(2.0) / 12.0 / features_lib.LOG_F0_SCALE
+  frames = frames.copy()
+  frames[..., 0] += shift[:, None].astype(np.float32)
+  return frames
+
+
 def make_loss_fn(model, input_dropout, free_bits):
   """`(params, batch, key) -> (-ELBO nats per frame, metrics)`: free bits and input dropout in training only.
 
@@ -47,8 +62,10 @@ def train_and_evaluate(config, workdir):
   validation_clips, validation_frames, validation_vectors = load_frames(data, "validation")
 
   def train_batch(step):
-    return frame_windows(train_vectors, train_frames.starts, train_frames.counts, train_clips.speaker,
-                         train_clips.gender, np.random.default_rng([seed, step]), data.batch_size, data.frames)
+    rng = np.random.default_rng([seed, step])
+    batch = frame_windows(train_vectors, train_frames.starts, train_frames.counts, train_clips.speaker,
+                          train_clips.gender, rng, data.batch_size, data.frames)
+    return dict(batch, frames=shift_pitch(batch["frames"], rng, data.pitch_shift_semitones))
 
   def eval_batches():
     rng = np.random.default_rng([seed, 1, 0])

@@ -4,7 +4,9 @@
     python -m experiments.train_frame_prior --config experiments/configs/frame_prior_voices.py:smoke --workdir /tmp/smoke
 
 Variants: "default" (voices/full) and "smoke" (a tiny GRU on voices/small, a
-few steps, for tests). Expected result and commands: see docs/garble.md.
+few steps, for tests). Result (docs/garble.md): at 3,000 steps (1,537 s on 2 shared cores) -23.7 bits
+per validation frame; `sample_garble --gender both --num 10 --seconds 4 --seed 0` then gives male
+medians 92-112 Hz (10 of 10) and female 192-270 Hz (9 of 10 in 165-255 Hz), all voiced.
 """
 
 import ml_collections

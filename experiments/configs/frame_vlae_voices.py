@@ -38,6 +38,7 @@ def get_config(variant="default"):
   data.eval_batches = 10  # validation batches per evaluation
   data.decoder_input_dropout = 0.5  # share of previous frames the decoder does not see (its short sight)
   data.free_bits = 0.25  # nats per latent dimension below which the KL is not pushed down
+  data.pitch_shift_semitones = 4.0  # each training window's F0 shifted by a uniform draw in +- this; 0 = none
 
   config.train = train = ml_collections.ConfigDict()
   train.num_steps = 2500  # optimiser steps

@@ -4,8 +4,9 @@
     python -m experiments.train_vocoder --config experiments/configs/source_filter_voices.py:smoke --workdir /tmp/smoke
 
 Variants: "default" (voices/full) and "smoke" (a tiny network on voices/small,
-a few steps, for tests). Expected result and its evaluation command: see
-docs/vocoder.md.
+a few steps, for tests). Result (docs/vocoder.md): at step 2,010 (2,342 s on 2 shared cores)
+`python -m experiments.eval_vocoder --checkpoint runs/source_filter --per-speaker 3` gives a V/UV
+error of 4.9% and a gross pitch error of 0.2% on the held-out speakers.
 """
 
 import ml_collections

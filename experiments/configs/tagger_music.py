@@ -6,7 +6,8 @@
     python -m experiments.train_tagger --config experiments/configs/tagger_music.py:smoke --workdir /tmp/smoke
 
 Variants: "default" (music/full) and "smoke" (a tiny model on music/small, a
-few steps, for tests).
+few steps, for tests). Result (docs/tagger.md): the raw frontend reaches a test ROC-AUC of
+0.912 (`python -m experiments.eval_tagger --workdir runs/NAME --select-on validation`).
 """
 
 import ml_collections

@@ -9,7 +9,9 @@ Variants differ in the decoder's receptive field: "small" (one stack,
 dilations 1..8: 16 samples), "medium" (dilations 1..128: 256 samples), "deep"
 (dilations 1..512: 1,024 samples); "smoke" is a tiny model on voices/small for
 tests. The default is "small". Free bits are on (0.5 nats per latent
-dimension); `--config.objective.free_bits=0` turns them off.
+dimension); `--config.objective.free_bits=0` turns them off. Result (docs/vae_vlae.md): "small"
+with free bits, 250 steps, gives a KL of 103 bits per clip and a 98.8% held-out gender probe
+(`python -m experiments.eval_vlae --workdir runs/vlae_small_fb`); its decodes are unvoiced.
 """
 
 import ml_collections

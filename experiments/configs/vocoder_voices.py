@@ -4,8 +4,9 @@
     python -m experiments.train_vocoder --config experiments/configs/vocoder_voices.py:smoke --workdir /tmp/smoke
 
 Variants: "default" (a 10-layer WaveNet on voices/full) and "smoke" (a tiny
-model on voices/small, a few steps, for tests). Expected result and its
-evaluation command: see docs/vocoder.md.
+model on voices/small, a few steps, for tests). Result (docs/vocoder.md): at step 1,882 (748 s)
+4.94 bits per validation sample teacher-forced, but free-running copy synthesis stays unvoiced
+(`eval_vocoder --checkpoint runs/vocoder --sets heldout`: V/UV error 81%).
 """
 
 import ml_collections

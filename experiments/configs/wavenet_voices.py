@@ -4,7 +4,9 @@
     python -m experiments.train_wavenet --config experiments/configs/wavenet_voices.py:smoke --workdir /tmp/smoke
 
 Variants: "default" (the standard 2 x 10-layer model on voices/full) and
-"smoke" (a tiny model on voices/small, a few steps, for tests).
+"smoke" (a tiny model on voices/small, a few steps, for tests). Result (docs/wavenet.md): the
+shipped models/wavenet_voices, 26,500 steps (about 10.5 h), 3.936 bits per validation sample
+(`python -m experiments.eval_wavenet`); its garble is unvoiced for male voices.
 """
 
 import ml_collections
