@@ -165,3 +165,23 @@ def run_absl(main):
     logging.set_verbosity(logging.WARNING)  # Orbax logs every save at INFO.
     run(main, argv)
   app.run(quiet_main, flags_parser=parse)
+
+
+def run_training(train_and_evaluate, default_config):
+  """The body of every `experiments.train_*` command: --workdir, --config (with :variant and overrides).
+
+  Defines the two flags, joins a multi-process run if launched as one, and
+  calls `train_and_evaluate(config, workdir)` under `run_absl`. Rerunning the
+  same command resumes from the last checkpoint in --workdir.
+  """
+  from training.loop import maybe_initialize_distributed  # Only training commands need the loop.
+  workdir = flags.DEFINE_string("workdir", None, "run directory (checkpoints, metrics.csv, TensorBoard events)",
+                                required=True)
+  config = config_flags.DEFINE_config_file("config", default_config,
+                                           "config file, optionally with :variant (e.g. :smoke)")
+
+  def main(argv):
+    del argv
+    maybe_initialize_distributed()
+    train_and_evaluate(config.value, workdir.value)
+  run_absl(main)

@@ -1,29 +1,13 @@
-"""Train the WaveNet vocoder (flags only; the logic is in vocoder/train.py).
+"""Train a vocoder: the WaveNet or the source-filter network (flags only; the logic is in vocoder/train.py).
 
     python -m experiments.train_vocoder --config experiments/configs/vocoder_voices.py --workdir runs/NAME \
-        [--config.model.residual_channels=64 ...]
+        [--config.train.num_steps=1000 ...]
 
 Rerunning the same command resumes from the last checkpoint in --workdir.
 """
 
-from absl import flags
-from ml_collections import config_flags
-
 from experiments import cli
-from training.loop import maybe_initialize_distributed
 from vocoder.train import train_and_evaluate
 
-_WORKDIR = flags.DEFINE_string("workdir", None, "run directory (checkpoints, metrics.csv, TensorBoard events)",
-                               required=True)
-_CONFIG = config_flags.DEFINE_config_file("config", "experiments/configs/vocoder_voices.py",
-                                          "config file, optionally with :variant (e.g. :smoke)")
-
-
-def main(argv):
-  del argv
-  maybe_initialize_distributed()
-  train_and_evaluate(_CONFIG.value, _WORKDIR.value)
-
-
 if __name__ == "__main__":
-  cli.run_absl(main)
+  cli.run_training(train_and_evaluate, "experiments/configs/vocoder_voices.py")

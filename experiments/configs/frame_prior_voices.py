@@ -11,6 +11,8 @@ medians 92-112 Hz (10 of 10) and female 192-270 Hz (9 of 10 in 165-255 Hz), all 
 
 import ml_collections
 
+from experiments.configs import override_fields
+
 from corpora.voices import roster
 from dsp import frames
 
@@ -58,8 +60,5 @@ def get_config(variant="default"):
 
   if variant == "smoke":
     data.config = "small"
-    for section in (model, data, train):
-      for field in section:
-        if field in _SMOKE:
-          section[field] = _SMOKE[field]
+    override_fields(config, _SMOKE)
   return config

@@ -9,6 +9,8 @@ steps, for tests). Expected result and commands: see docs/vae_vlae.md.
 
 import ml_collections
 
+from experiments.configs import override_fields
+
 from dsp import frames
 
 _SMOKE = dict(latent_channels=2, encoder_channels=8, hidden_channels=8, embedding_channels=4, batch_size=2,
@@ -54,8 +56,5 @@ def get_config(variant="default"):
 
   if variant == "smoke":
     data.config = "small"
-    for section in (model, data, train):
-      for field in section:
-        if field in _SMOKE:
-          section[field] = _SMOKE[field]
+    override_fields(config, _SMOKE)
   return config

@@ -11,6 +11,8 @@ error of 4.9% and a gross pitch error of 0.2% on the held-out speakers.
 
 import ml_collections
 
+from experiments.configs import override_fields
+
 _SMOKE = dict(channels=8, num_blocks=1, layers_per_block=3, num_harmonics=4, batch_size=2, crop=800, eval_batches=1,
               monitor_clips=1, monitor_seconds=0.1, num_steps=2, warmup_steps=1, log_every=1, eval_every=2,
               checkpoint_every=2)
@@ -56,8 +58,5 @@ def get_config(variant="default"):
 
   if variant == "smoke":
     data.config = "small"
-    for section in (model, data, train):
-      for field in section:
-        if field in _SMOKE:
-          section[field] = _SMOKE[field]
+    override_fields(config, _SMOKE)
   return config

@@ -11,6 +11,8 @@ model on voices/small, a few steps, for tests). Result (docs/vocoder.md): at ste
 
 import ml_collections
 
+from experiments.configs import override_fields
+
 from corpora.voices import roster
 from dsp import excitation, frames
 
@@ -75,8 +77,5 @@ def get_config(variant="default"):
 
   if variant == "smoke":
     data.config = "small"
-    for section in (model, data, train):
-      for field in section:
-        if field in _SMOKE:
-          section[field] = _SMOKE[field]
+    override_fields(config, _SMOKE)
   return config
