@@ -105,11 +105,17 @@ def prime_frames(path, batch):
   return jnp.broadcast_to(jnp.asarray(vectors), (batch,) + vectors.shape)
 
 
-def sample_frames_route(args, streams, num_samples):
-  """[B, num_samples] audio: the frame prior's frames rendered by the vocoder."""
+def frames_route(args, streams):
+  """Loads the prior, the vocoder and the prime (checking all), and returns `num_samples -> [B, n] audio`."""
   prior, prior_params, _ = load_frame_prior(args.checkpoint)
   vocoder, vocoder_params, _ = synthesis.load_vocoder(args.vocoder)
   prime = None if args.prime is None else prime_frames(args.prime, len(streams))
+  return lambda num_samples: _sample_frames(args, streams, num_samples, prior, prior_params, vocoder,
+                                            vocoder_params, prime)
+
+
+def _sample_frames(args, streams, num_samples, prior, prior_params, vocoder, vocoder_params, prime):
+  """[B, num_samples] audio: the frame prior's frames rendered by the vocoder."""
   num_frames = -(-num_samples // (SAMPLE_RATE // FRAME_RATE))
   phrase, pause = max(1, round(args.phrase_seconds * FRAME_RATE)), round(args.pause_seconds * FRAME_RATE)
   phrases = -(-num_frames // (phrase + pause))
@@ -131,10 +137,15 @@ def sample_frames_route(args, streams, num_samples):
   return synthesis.vocode(vocoder, vocoder_params, features, num_samples, vocoder_key, SAMPLE_RATE)
 
 
-def sample_direct_route(args, streams, num_samples):
-  """[B, num_samples] audio drawn sample by sample from the conditioned WaveNet."""
+def direct_route(args, streams):
+  """Loads the WaveNet and the prime (checking both), and returns `num_samples -> [B, n] audio`."""
   model, params, _ = load_conditioned_wavenet(args.checkpoint)
   prime = None if args.prime is None else prime_codes(args.prime, model, len(streams))
+  return lambda num_samples: _sample_direct(args, streams, num_samples, model, params, prime)
+
+
+def _sample_direct(args, streams, num_samples, model, params, prime):
+  """[B, num_samples] audio drawn sample by sample from the conditioned WaveNet."""
   ids = {"speaker": jnp.array([s for _, s, _ in streams], jnp.int32),
          "gender": jnp.array([g for _, _, g in streams], jnp.int32)}
   prime_length = 1 if prime is None else prime.shape[1]
@@ -186,9 +197,10 @@ def main(argv):
   num_samples = cli.seconds_to_samples(args.seconds, SAMPLE_RATE)
   labels = (load_frame_prior if frames_mode else load_conditioned_wavenet)(args.checkpoint)[2]
   streams = conditions(args, labels)
+  draw = (frames_route if frames_mode else direct_route)(args, streams)
   cli.make_output_dir(args.out)
   tic = time.perf_counter()
-  audio = (sample_frames_route if frames_mode else sample_direct_route)(args, streams, num_samples)
+  audio = draw(num_samples)
   elapsed = time.perf_counter() - tic
   print(f"sampled {len(streams)} x {args.seconds:g} s ({args.mode}) in {elapsed:.1f} s (compilation included)")
   paths = [os.path.join(args.out, f"{name}.wav") for name, _, _ in streams]

@@ -66,7 +66,7 @@ def test_train_wavenet_missing_config_file_is_one_line(tmp_path):
 
 
 def test_sample_garble_writes_audio_pictures_and_f0_table(smoke_run, tmp_path, capsys):
-  sample_garble.main(["--checkpoint", smoke_run, "--gender", "both", "--num", "2", "--seconds", "0.25",
+  sample_garble.main(["--mode", "direct", "--checkpoint", smoke_run, "--gender", "both", "--num", "2", "--seconds", "0.25",
                       "--seed", "3", "--out", str(tmp_path)])
   summary = [line for line in capsys.readouterr().out.splitlines() if " of 2 voiced" in line]
   assert [line.split(":")[0] for line in summary] == ["female", "male"]
@@ -74,7 +74,7 @@ def test_sample_garble_writes_audio_pictures_and_f0_table(smoke_run, tmp_path, c
   assert names == [f"{g}_{i:02d}.{e}" for g in ("female", "male") for i in range(2) for e in ("png", "wav")]
   audio = dsp.load_audio(tmp_path / "male_01.wav", 16000)
   assert audio.shape == (4000,) and np.abs(audio).max() <= 1.0
-  sample_garble.main(["--checkpoint", smoke_run, "--speaker", "flite_rms", "--num", "1", "--seconds", "0.1",
+  sample_garble.main(["--mode", "direct", "--checkpoint", smoke_run, "--speaker", "flite_rms", "--num", "1", "--seconds", "0.1",
                       "--out", str(tmp_path / "rms")])
   assert sorted(os.listdir(tmp_path / "rms")) == ["flite_rms_00.png", "flite_rms_00.wav"]
 
@@ -83,7 +83,7 @@ def test_sample_garble_continues_a_prime_from_its_last_receptive_field(smoke_run
   model, params, labels = sample_garble.load_conditioned_wavenet(smoke_run)
   t = np.arange(4000) / 16000
   dsp.save_audio(tmp_path / "prime.wav", np.concatenate([0.5 * np.sin(2 * np.pi * 150 * t), np.zeros(3000)]), 16000)
-  sample_garble.main(["--checkpoint", smoke_run, "--gender", "male", "--num", "2", "--seconds", "0.05", "--seed", "4",
+  sample_garble.main(["--mode", "direct", "--checkpoint", smoke_run, "--gender", "male", "--num", "2", "--seconds", "0.05", "--seed", "4",
                       "--prime", str(tmp_path / "prime.wav"), "--out", str(tmp_path / "out")])
   written = np.stack([dsp.load_audio(tmp_path / "out" / f"male_{i:02d}.wav", 16000) for i in range(2)])
   prime = sample_garble.prime_codes(str(tmp_path / "prime.wav"), model, 2)
@@ -95,11 +95,11 @@ def test_sample_garble_continues_a_prime_from_its_last_receptive_field(smoke_run
   np.testing.assert_allclose(written, dsp.dequantize(np.asarray(expected)), atol=1e-4)
   dsp.save_audio(tmp_path / "short.wav", np.full(model.receptive_field - 1, 0.1), 16000)
   with pytest.raises(InputError, match=f"{model.receptive_field - 1} samples of sound, shorter than the model's receptive field"):
-    sample_garble.main(["--checkpoint", smoke_run, "--prime", str(tmp_path / "short.wav"), "--out", str(tmp_path / "x")])
+    sample_garble.main(["--mode", "direct", "--checkpoint", smoke_run, "--prime", str(tmp_path / "short.wav"), "--out", str(tmp_path / "x")])
   assert not (tmp_path / "x").exists()
   dsp.save_audio(tmp_path / "silent.wav", np.zeros(16000), 16000)
   with pytest.raises(InputError, match="silent.wav: the clip is silent"):
-    sample_garble.main(["--checkpoint", smoke_run, "--prime", str(tmp_path / "silent.wav"), "--out", str(tmp_path / "x")])
+    sample_garble.main(["--mode", "direct", "--checkpoint", smoke_run, "--prime", str(tmp_path / "silent.wav"), "--out", str(tmp_path / "x")])
   assert not (tmp_path / "x").exists()
 
 
@@ -116,7 +116,7 @@ def test_sample_garble_continues_a_prime_from_its_last_receptive_field(smoke_run
 ])
 def test_sample_garble_bad_input_is_one_line_and_exit_2(smoke_run, capsys, args, phrase):
   with pytest.raises(SystemExit) as exit_info:
-    cli.run(sample_garble.main, ["--checkpoint", smoke_run, *args])
+    cli.run(sample_garble.main, ["--mode", "direct", "--checkpoint", smoke_run, *args])
   error = capsys.readouterr().err
   assert exit_info.value.code == 2 and error.count("\n") == 1 and phrase in error
 

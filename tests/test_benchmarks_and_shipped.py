@@ -1,0 +1,54 @@
+"""Slow tier: every benchmark runs on tiny arguments and prints its table; the shipped models work as the README says."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import dsp
+from experiments import sample_garble
+from tests.conftest import REPO_ROOT
+
+pytestmark = pytest.mark.slow
+
+BENCHMARKS = {
+    "bench_wavenet_sampling": ["--seconds", "0.01", "--batches", "1", "--naive-samples", "2", "--repeats", "1"],
+    "bench_wavenet_train": ["--batches", "1", "--samples", "64", "--steps", "1"],
+    "bench_wavenet_style": ["--seconds", "0.05", "--block", "8", "--steps", "1", "--timed-blocks", "1"],
+    "bench_spectrogram_style": ["--seconds", "0.5", "--iterations", "2", "--filters", "8",
+                                "--griffin-lim-iterations", "2"],
+    "bench_matmul": ["--repeats", "1"],
+}
+
+
+@pytest.mark.parametrize("name", sorted(BENCHMARKS))
+def test_benchmark_prints_its_table(name):
+  done = subprocess.run([sys.executable, "-m", f"benchmarks.{name}", *BENCHMARKS[name]], cwd=REPO_ROOT,
+                        capture_output=True, text=True, timeout=900)
+  assert done.returncode == 0, done.stderr[-2000:]
+  assert len(done.stdout.strip().splitlines()) >= 2, done.stdout[-2000:]  # a header and at least one row
+
+
+def test_benchmark_bad_input_is_one_line_and_exit_2():
+  done = subprocess.run([sys.executable, "-m", "benchmarks.bench_wavenet_sampling", "--repeats", "0"],
+                        cwd=REPO_ROOT, capture_output=True, text=True)
+  assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_the_readmes_first_command_gives_voiced_garble_of_both_genders(tmp_path, capsys):
+  sample_garble.main(["--gender", "both", "--num", "2", "--seconds", "2", "--out", str(tmp_path)])
+  capsys.readouterr()
+  for gender, (low, high) in (("female", (165, 255)), ("male", (85, 155))):
+    for index in range(2):
+      audio = dsp.load_audio(os.path.join(tmp_path, f"{gender}_{index:02d}.wav"), 16000)
+      f0, voiced = dsp.track_summary(dsp.f0_track(audio, 16000))
+      assert voiced > 0.3 and low * 0.9 <= f0 <= high * 1.1, (gender, index, f0, voiced)
+      assert os.path.exists(os.path.join(tmp_path, f"{gender}_{index:02d}.png"))
+
+
+def test_the_shipped_direct_wavenet_still_loads_and_samples(tmp_path, capsys):
+  sample_garble.main(["--mode", "direct", "--gender", "male", "--num", "1", "--seconds", "0.1", "--out", str(tmp_path)])
+  assert "male: " in capsys.readouterr().out
+  assert np.isfinite(dsp.load_audio(os.path.join(tmp_path, "male_00.wav"), 16000)).all()
