@@ -5,10 +5,11 @@ sample (f + 1/2) * hop, and a clip of n samples has ceil(n / hop) frames. At
 16 kHz the hop is 160 samples, 100 frames per second.
 
 F0 comes from Praat's autocorrelation tracker (`praat-parselmouth`,
-`Sound.to_pitch_ac`): on the voices corpus it agrees with pYIN on pitch (gross
-pitch error 0-0.6% on frames both call voiced) and runs 35-70x faster
-(0.05-0.07 s against 2.4-2.7 s per 5 s clip; WORLD's Harvest took 2.4-3.5 s);
-`python -m benchmarks.bench_f0_trackers` prints the comparison.
+`Sound.to_pitch_ac`): on three synthetic voices it agrees with pYIN on pitch
+(gross pitch error 0.6-1.2% on frames both call voiced) and runs 50-100x
+faster (0.01-0.02 s against 1.1-1.3 s per 5 s clip; WORLD's Harvest took
+1.0-1.5 s with 5-13% gross errors); `python -m benchmarks.bench_f0_trackers`
+prints the comparison.
 """
 
 from typing import NamedTuple

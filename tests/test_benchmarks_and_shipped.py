@@ -20,6 +20,7 @@ BENCHMARKS = {
     "bench_spectrogram_style": ["--seconds", "0.5", "--iterations", "2", "--filters", "8",
                                 "--griffin-lim-iterations", "2"],
     "bench_matmul": ["--repeats", "1"],
+    "bench_f0_trackers": ["--voices", "en-us+m3", "--seconds", "1"],
 }
 
 
