@@ -84,3 +84,19 @@ def test_sampled_codes_follow_the_model_distribution():
   expected = np.asarray(jax.nn.softmax(logits))
   empirical = np.bincount(drawn, minlength=32) / batch
   assert 0.5 * np.abs(empirical - expected).sum() < 0.05
+
+
+@pytest.mark.parametrize("input_kind,output_kind", [("one_hot", "categorical"), ("scalar", "mixture")])
+def test_a_temperature_per_stream_and_step_is_that_temperature_where_it_applies(input_kind, output_kind):
+  model = WaveNet(**TINY, input_kind=input_kind, output_kind=output_kind, num_mixtures=3)
+  params = random_params(model, 16)
+  conditioning = sampling.prepare_conditioning(model, params, 2, 0)
+  draw = lambda temperature: np.asarray(sampling.sample(model, params, jax.random.key(7), 30, conditioning,
+                                                        temperature=temperature))
+  warm, cold = draw(1.0), draw(0.05)
+  np.testing.assert_array_equal(draw(jnp.full((2, 30), 1.0)), warm)
+  mixed = jnp.concatenate([jnp.full((1, 30), 1.0), jnp.full((1, 30), 0.05)])  # stream 0 warm, stream 1 cold
+  got = draw(mixed)
+  np.testing.assert_array_equal(got[0], warm[0])
+  np.testing.assert_array_equal(got[1], cold[1])
+  assert not np.array_equal(warm, cold)

@@ -54,13 +54,15 @@ def sample_from_uniforms(params, uniforms, num_classes=256, temperature=1.0):
   Args:
     params: [..., 3M] head outputs.
     uniforms: [..., 2] float32 in [0, 1): component choice, logistic noise.
-    temperature: scales the component logits and the logistic scales; 0 < t.
+    temperature: scales the component logits and the logistic scales; 0 < t;
+      a scalar or an array of shape [...] (one per draw).
 
   Returns:
     [...] int32 codes.
   """
   logit_weights, means, log_scales = split_params(params)
-  weights = jax.nn.softmax(logit_weights / jnp.maximum(temperature, 1e-6), axis=-1)
+  temperature = jnp.broadcast_to(jnp.asarray(temperature, jnp.float32), uniforms.shape[:-1])
+  weights = jax.nn.softmax(logit_weights / jnp.maximum(temperature, 1e-6)[..., None], axis=-1)
   component = jnp.sum(jnp.cumsum(weights, axis=-1)[..., :-1] < uniforms[..., :1], axis=-1)
   mean = jnp.take_along_axis(means, component[..., None], axis=-1)[..., 0]
   log_scale = jnp.take_along_axis(log_scales, component[..., None], axis=-1)[..., 0]

@@ -172,10 +172,10 @@ def _check_supported(model):
 
 
 def _draw(model, head, uniforms, temperature):
-  """Head outputs [B, H], noise [B, 2] and temperatures [B, 1] -> codes [B] int32."""
+  """Head outputs [B, H], noise [B, 2] and temperatures [B] -> codes [B] int32."""
   if model.output_kind == "mixture":
     return mixture.sample_from_uniforms(head, uniforms, model.num_classes, temperature)
-  probabilities = jax.nn.softmax(head / temperature, axis=-1)
+  probabilities = jax.nn.softmax(head / temperature[:, None], axis=-1)
   return jnp.sum(jnp.cumsum(probabilities, axis=-1)[:, :-1] < uniforms[:, :1], axis=-1).astype(jnp.int32)
 
 
@@ -238,7 +238,7 @@ def sample(model, params, key, num_samples, conditioning, prime=None, temperatur
   prime_length = prime.shape[1]
   total = prime_length + num_samples - 1
   uniforms = jax.random.uniform(key, (total, batch, 2))
-  temperatures = jnp.broadcast_to(jnp.asarray(temperature, jnp.float32).T, (total, batch))[..., None]
+  temperatures = jnp.broadcast_to(jnp.asarray(temperature, jnp.float32).T, (total, batch))
   forced = jnp.concatenate([prime.T, jnp.full((num_samples - 1, batch), -1, jnp.int32)], axis=0)
   local, excitation = _time_major(conditioning, total)
 
