@@ -11,23 +11,21 @@ recordings). Prints a table and writes f0_by_gender.png and eval.json.
 """
 
 import argparse
-import json
 import os
+import types
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-import corpora
-from corpora import batching
-from corpora.schema import GENDERS, SAMPLE_RATE
+from corpora.schema import GENDERS
 from dsp import plots
 from dsp.errors import InputError
 from dsp.files import save_json
 from experiments import cli
 from experiments.sample_garble import SHIPPED_PRIOR, load_frame_prior
 from frameprior import model as prior_lib
-from frameprior.train import frame_windows, make_loss_fn
+from frameprior.train import frame_windows, load_frames, make_loss_fn
 from vocoder import features as features_lib
 
 
@@ -47,10 +45,8 @@ def main(argv):
   if not 1 <= args.num <= 256 or args.seconds > 60:
     raise InputError("give --num 1 to 256 and --seconds up to 60")
   model, params, _ = load_frame_prior(args.checkpoint)
-  clips = batching.preload(corpora.load_split("voices", args.corpus_config, "validation", args.data_dir))
-  split_frames = features_lib.load_split_frames("voices", args.corpus_config, "validation", clips, SAMPLE_RATE,
-                                                args.data_dir)
-  vectors = features_lib.frame_vectors(split_frames.features)
+  data = types.SimpleNamespace(name="voices", config=args.corpus_config, data_dir=args.data_dir)
+  clips, split_frames, vectors = load_frames(data, "validation")
   loss_fn = jax.jit(make_loss_fn(model, 0.0))
   rng = np.random.default_rng(args.seed)
   nats = [float(loss_fn(params, frame_windows(vectors, split_frames.starts, split_frames.counts, clips.speaker,

@@ -36,6 +36,23 @@ def frame_windows(vectors, starts, counts, speaker, gender, rng, batch_size, len
           "gender": gender[clip].astype(np.int32)}
 
 
+def load_frames(data, split):
+  """(Clips, SplitFrames, [frames, C] frame vectors) of split `split` of the corpus `data` names."""
+  clips = batching.preload(corpora.load_split(data.name, data.config, split, data.data_dir))
+  split_frames = features_lib.load_split_frames(data.name, data.config, split, clips, SAMPLE_RATE, data.data_dir)
+  return clips, split_frames, features_lib.frame_vectors(split_frames.features)
+
+
+def validation_windows(loaded, seed, num_batches, batch_size, length):
+  """The fixed validation batches (with weight 1) of a `load_frames` split: the same at every evaluation."""
+  clips, split_frames, vectors = loaded
+  rng = np.random.default_rng([seed, 1, 0])
+  for _ in range(num_batches):
+    batch = frame_windows(vectors, split_frames.starts, split_frames.counts, clips.speaker, clips.gender, rng,
+                          batch_size, length)
+    yield dict(batch, weight=np.ones(batch_size, np.float32))
+
+
 def make_loss_fn(model, input_noise):
   """`(params, batch, key) -> (nats per frame, metrics)`; inputs are the previous frames plus Gaussian noise."""
   def loss_fn(params, batch, key):
@@ -58,14 +75,8 @@ def train_and_evaluate(config, workdir):
   data = config.data
   seed = config.train.seed
 
-  def split(name):
-    clips = batching.preload(corpora.load_split(data.name, data.config, name, data.data_dir))
-    split_frames = features_lib.load_split_frames(data.name, data.config, name, clips, SAMPLE_RATE, data.data_dir)
-    vectors = features_lib.frame_vectors(split_frames.features)
-    return clips, split_frames, vectors
-
-  train_clips, train_frames, train_vectors = split("train")
-  validation_clips, validation_frames, validation_vectors = split("validation")
+  train_clips, train_frames, train_vectors = load_frames(data, "train")
+  validation = load_frames(data, "validation")
 
   def train_batch(step):
     rng = np.random.default_rng([seed, step])
@@ -76,11 +87,7 @@ def train_and_evaluate(config, workdir):
     return batch
 
   def eval_batches():
-    rng = np.random.default_rng([seed, 1, 0])
-    for _ in range(data.eval_batches):
-      batch = frame_windows(validation_vectors, validation_frames.starts, validation_frames.counts,
-                            validation_clips.speaker, validation_clips.gender, rng, data.batch_size, data.frames)
-      yield dict(batch, weight=np.ones(data.batch_size, np.float32))
+    return validation_windows(validation, seed, data.eval_batches, data.batch_size, data.frames)
 
   zeros = jnp.zeros((1, data.frames, model.frame_channels))
   ids = jnp.zeros((1,), jnp.int32)

@@ -4,20 +4,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-import corpora
 from corpora import batching
-from corpora.schema import SAMPLE_RATE
-from frameprior.train import frame_windows
+from frameprior.train import frame_windows, load_frames, validation_windows
 from training.loop import train
 from vlae import frame_vlae
 from vocoder import features as features_lib
-
-
-def load_frames(data, split):
-  """(Clips, SplitFrames, [frames, C] frame vectors) of a split."""
-  clips = batching.preload(corpora.load_split(data.name, data.config, split, data.data_dir))
-  split_frames = features_lib.load_split_frames(data.name, data.config, split, clips, SAMPLE_RATE, data.data_dir)
-  return clips, split_frames, features_lib.frame_vectors(split_frames.features)
 
 
 def shift_pitch(frames, rng, semitones):
@@ -59,28 +50,23 @@ def train_and_evaluate(config, workdir):
   model = frame_vlae.build_frame_vlae(config.model)
   data, seed = config.data, config.train.seed
   train_clips, train_frames, train_vectors = load_frames(data, "train")
-  validation_clips, validation_frames, validation_vectors = load_frames(data, "validation")
+  validation = load_frames(data, "validation")
+  frames_only = lambda batch: {k: v for k, v in batch.items() if k in ("frames", "mask", "weight")}
 
   def train_batch(step):
     rng = np.random.default_rng([seed, step])
     batch = frame_windows(train_vectors, train_frames.starts, train_frames.counts, train_clips.speaker,
                           train_clips.gender, rng, data.batch_size, data.frames)
-    return dict(batch, frames=shift_pitch(batch["frames"], rng, data.pitch_shift_semitones))
+    return frames_only(dict(batch, frames=shift_pitch(batch["frames"], rng, data.pitch_shift_semitones)))
 
   def eval_batches():
-    rng = np.random.default_rng([seed, 1, 0])
-    for _ in range(data.eval_batches):
-      batch = frame_windows(validation_vectors, validation_frames.starts, validation_frames.counts,
-                            validation_clips.speaker, validation_clips.gender, rng, data.batch_size, data.frames)
-      yield dict(batch, weight=np.ones(data.batch_size, np.float32))
+    return map(frames_only, validation_windows(validation, seed, data.eval_batches, data.batch_size, data.frames))
 
   zeros = jnp.zeros((1, data.frames, model.frame_channels))
   return train(workdir=workdir, model_config=config.model.to_dict(),
                init_params=lambda key: model.init(key, zeros, jnp.ones((1, data.frames)), key),
                loss_fn=make_loss_fn(model, data.decoder_input_dropout, data.free_bits),
-               train_batch=lambda step: {k: v for k, v in train_batch(step).items() if k in ("frames", "mask")},
-               eval_batches=lambda: ({k: v for k, v in b.items() if k in ("frames", "mask", "weight")}
-                                     for b in eval_batches()),
+               train_batch=train_batch, eval_batches=eval_batches,
                train_config=config.train, samples_per_batch=data.batch_size * data.frames,
                batch_size=data.batch_size, loss_unit="frame",
                labels=batching.speaker_labels(data.name, data.config, train_clips, data.data_dir))
