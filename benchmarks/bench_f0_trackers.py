@@ -16,7 +16,6 @@ import time
 
 import librosa
 import numpy as np
-import parselmouth
 import pyworld
 
 import dsp
@@ -54,8 +53,8 @@ def trackers(audio):
   pyin_times = np.arange(len(f0)) * hop / SAMPLE_RATE
   out["pYIN"] = (time.perf_counter() - tic, np.interp(centres, pyin_times, np.where(voiced, f0, 0.0)))
   tic = time.perf_counter()
-  out["Praat"] = (None, frames.track_f0(audio, SAMPLE_RATE))
-  out["Praat"] = (time.perf_counter() - tic, out["Praat"][1])
+  praat = frames.track_f0(audio, SAMPLE_RATE)
+  out["Praat"] = (time.perf_counter() - tic, praat)
   for name in ("DIO", "Harvest"):
     tic = time.perf_counter()
     if name == "DIO":

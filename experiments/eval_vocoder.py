@@ -19,7 +19,6 @@ import os
 import time
 
 import jax
-import numpy as np
 from tqdm import tqdm
 
 import corpora

@@ -38,3 +38,23 @@ def music_dir(tmp_path_factory):
   data_dir = str(tmp_path_factory.mktemp("tfds_music"))
   corpora.build("music", "small", data_dir)
   return data_dir
+
+
+@pytest.fixture(scope="session")
+def smoke_workdir(voices_dir, tmp_path_factory):
+  """`(command, config) -> workdir`: `experiments.COMMAND` run on `experiments/configs/CONFIG.py:smoke` over
+  voices/small in a subprocess, once per test session for each pair."""
+  import subprocess
+  import sys
+  done_runs = {}
+
+  def run(command, config):
+    if (command, config) not in done_runs:
+      workdir = str(tmp_path_factory.mktemp(config))
+      done = subprocess.run([sys.executable, "-m", f"experiments.{command}", "--config",
+                             f"experiments/configs/{config}.py:smoke", "--workdir", workdir,
+                             f"--config.data.data_dir={voices_dir}"], cwd=REPO_ROOT, capture_output=True, text=True)
+      assert done.returncode == 0, done.stderr[-2000:]
+      done_runs[command, config] = workdir
+    return done_runs[command, config]
+  return run

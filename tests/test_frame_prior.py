@@ -1,7 +1,5 @@
 """The frame prior: step-wise against layer-wise (the contract), its likelihood, windows, sampling, garble."""
 
-import subprocess
-import sys
 
 import jax
 import jax.numpy as jnp
@@ -13,7 +11,6 @@ from dsp import frames as frames_lib
 from experiments import cli, sample_garble
 from frameprior import model as prior_lib
 from frameprior import train as train_lib
-from tests.conftest import REPO_ROOT
 from vocoder import features as features_lib
 
 TINY = dict(frame_channels=5, hidden_channels=8, num_speakers=3, num_genders=2, embedding_channels=4)
@@ -109,17 +106,10 @@ def test_vectors_and_features_invert_each_other():
 
 
 @pytest.fixture(scope="module")
-def smoke_prior(voices_dir, tmp_path_factory):
+def smoke_prior(smoke_workdir):
   """A frame prior and a source-filter vocoder trained 2 steps each on voices/small."""
-  workdirs = {}
-  for name in ("frame_prior_voices", "source_filter_voices"):
-    workdirs[name] = str(tmp_path_factory.mktemp(name))
-    command = "train_frame_prior" if name == "frame_prior_voices" else "train_vocoder"
-    done = subprocess.run([sys.executable, "-m", f"experiments.{command}", "--config",
-                           f"experiments/configs/{name}.py:smoke", "--workdir", workdirs[name],
-                           f"--config.data.data_dir={voices_dir}"], cwd=REPO_ROOT, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr[-2000:]
-  return workdirs["frame_prior_voices"], workdirs["source_filter_voices"]
+  return (smoke_workdir("train_frame_prior", "frame_prior_voices"),
+          smoke_workdir("train_vocoder", "source_filter_voices"))
 
 
 def test_garble_frames_mode_writes_audio_and_the_table(smoke_prior, tmp_path, capsys):

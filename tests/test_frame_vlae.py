@@ -1,7 +1,5 @@
 """The frame-rate VLAE: ELBO terms in closed form, the decoder's use of z, interpolation through the vocoder."""
 
-import subprocess
-import sys
 
 import jax
 import jax.numpy as jnp
@@ -10,7 +8,6 @@ import pytest
 
 from experiments import cli, interpolate
 from frameprior import model as prior_lib
-from tests.conftest import REPO_ROOT
 from vlae import frame_vlae
 
 TINY = dict(frame_channels=27, latent_channels=3, encoder_channels=8, hidden_channels=8, embedding_channels=4)
@@ -62,16 +59,10 @@ def test_decoding_a_path_gives_one_features_per_step_with_pauses(tiny):
 
 
 @pytest.fixture(scope="module")
-def smoke_models(voices_dir, tmp_path_factory):
+def smoke_models(smoke_workdir):
   """A frame VLAE and a source-filter vocoder trained 2 steps each on voices/small."""
-  workdirs = {}
-  for name, command in (("frame_vlae_voices", "train_frame_vlae"), ("source_filter_voices", "train_vocoder")):
-    workdirs[name] = str(tmp_path_factory.mktemp(name))
-    done = subprocess.run([sys.executable, "-m", f"experiments.{command}", "--config",
-                           f"experiments/configs/{name}.py:smoke", "--workdir", workdirs[name],
-                           f"--config.data.data_dir={voices_dir}"], cwd=REPO_ROOT, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr[-2000:]
-  return workdirs["frame_vlae_voices"], workdirs["source_filter_voices"]
+  return (smoke_workdir("train_frame_vlae", "frame_vlae_voices"),
+          smoke_workdir("train_vocoder", "source_filter_voices"))
 
 
 def test_interpolate_between_two_recordings_writes_steps_and_the_f0_path(smoke_models, tmp_path, capsys):

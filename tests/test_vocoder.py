@@ -1,8 +1,6 @@
 """The vocoder: conditioning alignment, the excitation input, the source-filter baseline, metrics, synthesis."""
 
 import os
-import subprocess
-import sys
 
 import jax
 import jax.numpy as jnp
@@ -14,7 +12,6 @@ from dsp import excitation as excitation_lib
 from dsp import frames as frames_lib
 from dsp.errors import InputError
 from experiments import cli, eval_vocoder, vocode
-from tests.conftest import REPO_ROOT
 from vocoder import features as features_lib
 from vocoder import metrics, source_filter, synthesis
 from vocoder import train as train_lib
@@ -162,14 +159,9 @@ def test_recordings_that_cannot_be_vocoded_are_one_line(tmp_path):
 
 
 @pytest.fixture(scope="module", params=["vocoder_voices", "source_filter_voices"])
-def smoke_vocoder(request, voices_dir, tmp_path_factory):
+def smoke_vocoder(request, smoke_workdir):
   """A workdir trained 2 steps on voices/small by `experiments.train_vocoder` with a smoke config."""
-  workdir = str(tmp_path_factory.mktemp(request.param))
-  done = subprocess.run([sys.executable, "-m", "experiments.train_vocoder", "--config",
-                         f"experiments/configs/{request.param}.py:smoke", "--workdir", workdir,
-                         f"--config.data.data_dir={voices_dir}"], cwd=REPO_ROOT, capture_output=True, text=True)
-  assert done.returncode == 0, done.stderr[-2000:]
-  return workdir
+  return smoke_workdir("train_vocoder", request.param)
 
 
 def test_training_writes_checkpoint_and_free_running_voicing(smoke_vocoder, voices_dir):

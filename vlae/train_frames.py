@@ -1,6 +1,5 @@
 """Training the frame-rate VLAE with the shared loop on the cached frame features of a corpus."""
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 

@@ -16,7 +16,7 @@ from dsp import excitation as excitation_lib
 from vocoder import features as features_lib
 from vocoder.source_filter import SourceFilter, build_source_filter
 from wavenet import sampling
-from wavenet.model import WaveNet, build_model
+from wavenet.model import build_model
 
 
 SHIPPED_CHECKPOINT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "models", "vocoder")
