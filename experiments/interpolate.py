@@ -91,7 +91,7 @@ def frame_gender_means(model, params, labels, data_dir):
   corpus = labels.get("corpus", {"name": "voices", "config": "full"})
   data = types.SimpleNamespace(name=corpus["name"], config=corpus["config"], data_dir=data_dir)
   clips, split_frames, _ = load_frames(data, "train")
-  means = np.stack([frame_vlae.encode_features(model, params, split_frames.clip(i)) for i in range(len(clips))])
+  means = frame_vlae.encode_features(model, params, [split_frames.clip(i) for i in range(len(clips))])
   return {gender: means[clips.gender == index].mean(axis=0) for index, gender in enumerate(labels["gender"])
           if np.any(clips.gender == index)}
 
@@ -112,7 +112,7 @@ def frame_route(args):
   for path, gender, flag in ((args.a, args.from_gender, "--a"), (args.b, args.to_gender, "--b")):
     if path:
       recording, features = synthesis.analyse_recording(path, SAMPLE_RATE, flag=flag)
-      ends.append((os.path.basename(path), frame_vlae.encode_features(model, params, features)))
+      ends.append((os.path.basename(path), frame_vlae.encode_features(model, params, [features])[0]))
       inputs.append(dsp.median_f0(recording, SAMPLE_RATE))
     else:
       ends.append((f"{gender} mean", means[gender]))

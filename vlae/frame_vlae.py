@@ -117,11 +117,26 @@ def decode(model, params, z, num_frames, key, temperature=1.0):
                           temperature, latent=z)
 
 
-def encode_features(model, params, features):
-  """Posterior mean [Z] of one utterance's `dsp.frames.FrameFeatures`."""
-  vectors = jnp.asarray(features_lib.frame_vectors(features))[None]
-  mean, _ = model.apply(params, vectors, jnp.ones(vectors.shape[:2]), method=FrameVlae.encode)
-  return np.asarray(mean[0])
+def encode_features(model, params, clip_features, batch_size=64):
+  """Posterior means [n, Z] of n utterances' `dsp.frames.FrameFeatures`, `batch_size` at a time.
+
+  A batch of several is padded to a multiple of 100 frames (masked), so a
+  whole split compiles to a few programs; a single utterance is encoded
+  unpadded, exactly as long as it is.
+  """
+  encode = jax.jit(lambda vectors, mask: model.apply(params, vectors, mask, method=FrameVlae.encode)[0])
+  vectors = [features_lib.frame_vectors(f) for f in clip_features]
+  means = []
+  for first in range(0, len(vectors), batch_size):
+    chunk = vectors[first:first + batch_size]
+    longest = max(len(v) for v in chunk)
+    length = longest if len(chunk) == 1 else -(-longest // 100) * 100
+    padded = np.zeros((len(chunk), length, chunk[0].shape[1]), np.float32)
+    mask = np.zeros((len(chunk), length), np.float32)
+    for row, v in enumerate(chunk):
+      padded[row, :len(v)], mask[row, :len(v)] = v, 1.0
+    means.append(np.asarray(encode(padded, mask)))
+  return np.concatenate(means)
 
 
 def decode_to_features(model, params, path, num_frames, key, temperature, phrase_frames, pause_frames):
