@@ -175,8 +175,8 @@ def main(argv):
   parser.add_argument("--checkpoint", help="frames: a frame prior (default models/frame_prior); direct: a WaveNet "
                       "(default models/wavenet_voices); a training workdir or checkpoint folder")
   parser.add_argument("--phrase-seconds", type=cli.positive_float, default=1.2,
-                      help="frames mode: length of each phrase drawn from the prior (default 1.2: the prior "
-                      "models utterances, and its F0 falls as one goes on, as speech does)")
+                      help="frames mode: length of each phrase drawn from the prior (default 1.2: the prior is "
+                      "trained on 2 s windows, and its pitch drifts in longer draws; see docs/garble.md)")
   parser.add_argument("--pause-seconds", type=cli.non_negative_float, default=0.15,
                       help="frames mode: silence between phrases (default 0.15)")
   parser.add_argument("--vocoder", default=synthesis.SHIPPED_CHECKPOINT,
