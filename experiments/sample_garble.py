@@ -17,10 +17,11 @@ Two routes:
 
 Writes one WAV and a spectrogram PNG beside it per sample, and prints each
 file's share of active (above -40 dBFS) and of voiced frames and its
-median F0 (pYIN).
+median F0 (pYIN); summary.json holds the same numbers.
 """
 
 import argparse
+import json
 import os
 import time
 
@@ -150,8 +151,9 @@ def _sample_direct(args, streams, num_samples, model, params, prime):
          "gender": jnp.array([g for _, _, g in streams], jnp.int32)}
   prime_length = 1 if prime is None else prime.shape[1]
   conditioning = sampling.prepare_conditioning(model, params, len(streams), prime_length + num_samples, ids)
+  sharpening = sampling.Sharpening(periodicity=args.sharpen, floor=args.floor)
   codes = sampling.sample(model, params, jax.random.key(args.seed), num_samples, conditioning, prime=prime,
-                          temperature=args.temperature)
+                          temperature=args.temperature, sharpening=sharpening)
   return np.asarray(dsp.dequantize(np.asarray(codes), model.num_classes - 1))
 
 
@@ -179,6 +181,13 @@ def main(argv):
                       "trained on 2 s windows, and its pitch drifts in longer draws; see docs/garble.md)")
   parser.add_argument("--pause-seconds", type=cli.non_negative_float, default=0.15,
                       help="frames mode: silence between phrases (default 0.15)")
+  parser.add_argument("--sharpen", type=cli.non_negative_float, default=0.0,
+                      help="direct mode: LPCNet's pitch-dependent sharpening, the softmax raised to the power "
+                      "1 + S max(0, 1.5 g - 0.5) where the output's pitch correlation is g (default 0: off; 1 is "
+                      "LPCNet's)")
+  parser.add_argument("--floor", type=cli.non_negative_float, default=0.0,
+                      help="direct mode: drop classes below this probability and renormalise (default 0: off; "
+                      "LPCNet uses 0.002; below 1/256)")
   parser.add_argument("--vocoder", default=synthesis.SHIPPED_CHECKPOINT,
                       help="frames mode: the vocoder that renders the frames (default models/vocoder)")
   parser.add_argument("--out", default="out/garble", help="output directory (default out/garble)")
@@ -190,6 +199,10 @@ def main(argv):
   if not 0 <= args.seed < 2 ** 32:
     raise InputError(f"--seed {args.seed}: give an integer in [0, 2**32)")
   frames_mode = args.mode == "frames"
+  if frames_mode and (args.sharpen or args.floor):
+    raise InputError("--sharpen and --floor shape the sample-level WaveNet's softmax: give them with --mode direct")
+  if not args.floor < 1 / 256:
+    raise InputError(f"--floor {args.floor:g}: give a probability below 1/256 (0.0039), e.g. 0.002")
   if args.checkpoint is None:
     args.checkpoint = SHIPPED_PRIOR if frames_mode else pretrained.SHIPPED_CHECKPOINT
   if args.temperature is None:
@@ -206,7 +219,7 @@ def main(argv):
   paths = [os.path.join(args.out, f"{name}.wav") for name, _, _ in streams]
   width = max(len(path) for path in paths + ["file"])
   print(f"{'file':<{width}} {'condition':<18} {'active %':>8} {'voiced %':>8} {'of active':>9} {'median F0 (Hz)':>14}")
-  f0_by_condition = {}
+  f0_by_condition, summary = {}, []
   for path, (name, speaker, gender), clip in zip(paths, streams, audio):
     dsp.save_audio(path, clip, SAMPLE_RATE)
     condition = labels["gender"][gender] + ("" if speaker < 0 else f" ({labels['speaker'][speaker]})")
@@ -215,13 +228,21 @@ def main(argv):
     f0, voiced_fraction = dsp.track_summary(track)
     of_active = dsp.pitch.voiced_share_of_active(clip, SAMPLE_RATE, track)
     f0_by_condition.setdefault(condition, []).append(f0)
-    print(f"{path:<{width}} {condition:<18} {100 * dsp.active_fraction(clip, SAMPLE_RATE):>8.0f} "
+    active = dsp.active_fraction(clip, SAMPLE_RATE)
+    summary.append({"file": os.path.basename(path), "gender": labels["gender"][gender],
+                     "speaker": None if speaker < 0 else labels["speaker"][speaker], "active_share": float(active),
+                     "voiced_share": float(voiced_fraction),
+                     "voiced_share_of_active": None if np.isnan(of_active) else float(of_active),
+                     "median_f0_hz": None if np.isnan(f0) else float(f0)})
+    print(f"{path:<{width}} {condition:<18} {100 * active:>8.0f} "
           f"{100 * voiced_fraction:>8.0f} {'-' if np.isnan(of_active) else f'{100 * of_active:.0f}':>9} "
           f"{'-' if np.isnan(f0) else f'{f0:.1f}':>14}")
   for condition, values in f0_by_condition.items():
     voiced = [f0 for f0 in values if not np.isnan(f0)]
     spread = f", median F0 {min(voiced):.1f}-{max(voiced):.1f} Hz" if voiced else ""
     print(f"{condition}: {len(voiced)} of {len(values)} voiced{spread}")
+  with open(os.path.join(args.out, "summary.json"), "w") as file:
+    json.dump({"command": vars(args), "samples": summary}, file, indent=1)
   print("active %: share of 25 ms frames above -40 dBFS; voiced %: share of pYIN frames voiced; "
         "of active: share of pYIN frames above -40 dBFS that are voiced")
 

@@ -9,11 +9,22 @@ through the shared loop; those that do not build a corpus carry
 
 import os
 
+import numpy as np
 import pytest
 
 import corpora
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY_WAVENET = dict(num_stacks=2, layers_per_stack=3, residual_channels=8, gate_channels=8, skip_channels=16,
+                    head_channels=16, num_classes=32)  # the WaveNet of the unit tests: receptive field 15
+
+
+def harmonic_tone(frequency, seconds, rate=16000, harmonics=1, peak=0.5, channels=1):
+  """A tone of `harmonics` harmonics at 1/k amplitude, scaled to `peak`: [n] (or [n, channels]) float32."""
+  t = np.arange(int(seconds * rate)) / rate
+  wave = sum(np.sin(2 * np.pi * frequency * k * t) / k for k in range(1, harmonics + 1))
+  wave = (peak * wave / np.max(np.abs(wave))).astype(np.float32)
+  return np.stack([wave] * channels, axis=1) if channels > 1 else wave
 _CORPUS_FIXTURES = {"voices_dir", "music_dir"}
 
 

@@ -19,8 +19,8 @@ from corpora.voices import engines, render, roster
 from corpora.voices.sentences import make_sentences
 from dsp.errors import InputError
 from experiments import build_corpus, cli
+from tests.conftest import REPO_ROOT, harmonic_tone
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SPLITS = ("train", "validation", "test", "heldout_speakers")
 
 
@@ -125,12 +125,6 @@ def test_data_dir_follows_argument_then_environment(monkeypatch, tmp_path):
   assert corpora.resolve_data_dir(str(tmp_path / "arg")) == str(tmp_path / "arg")
 
 
-def _tone(seconds, frequency, sample_rate, channels=1):
-  t = np.arange(int(seconds * sample_rate)) / sample_rate
-  tone = 0.5 * np.sin(2 * np.pi * frequency * t).astype(np.float32)
-  return np.stack([tone] * channels, axis=1) if channels > 1 else tone
-
-
 def _write_fake_vctk(root):
   """Four speakers x three 0.3 s mic1 FLACs at 48 kHz; text for all but one."""
   speakers = {"p225": ("F", "English", "Southern England"), "p226": ("M", "English", "Surrey"),
@@ -142,8 +136,8 @@ def _write_fake_vctk(root):
     os.makedirs(root / "txt" / speaker)
     for utterance in range(1, 4):
       name = f"{speaker}_{utterance:03d}"
-      sf.write(root / "wav48_silence_trimmed" / speaker / f"{name}_mic1.flac", _tone(0.3, 200 + 50 * number, 48000), 48000)
-      sf.write(root / "wav48_silence_trimmed" / speaker / f"{name}_mic2.flac", _tone(0.1, 100, 48000), 48000)
+      sf.write(root / "wav48_silence_trimmed" / speaker / f"{name}_mic1.flac", harmonic_tone(200 + 50 * number, 0.3, 48000), 48000)
+      sf.write(root / "wav48_silence_trimmed" / speaker / f"{name}_mic2.flac", harmonic_tone(100, 0.1, 48000), 48000)
       if name != "p228_003":
         (root / "txt" / speaker / f"{name}.txt").write_text(f"Sentence {utterance} by {speaker}.\n")
   (root / "speaker-info.txt").write_text("\n".join(lines) + "\n")
@@ -203,10 +197,10 @@ def test_a_data_dir_that_cannot_be_created_is_one_error(tmp_path):
 
 def _write_audio_folder(root):
   (root / "takes").mkdir(parents=True)
-  sf.write(root / "kick.wav", _tone(0.25, 60, 22050, channels=2), 22050)
-  sf.write(root / "takes" / "snare.flac", _tone(0.5, 200, 16000), 16000)
-  sf.write(root / "takes" / "hat.ogg", _tone(0.2, 3000, 44100), 44100)
-  sf.write(root / ".scratch.wav", _tone(0.1, 100, 16000), 16000)
+  sf.write(root / "kick.wav", harmonic_tone(60, 0.25, 22050, channels=2), 22050)
+  sf.write(root / "takes" / "snare.flac", harmonic_tone(200, 0.5, 16000), 16000)
+  sf.write(root / "takes" / "hat.ogg", harmonic_tone(3000, 0.2, 44100), 44100)
+  sf.write(root / ".scratch.wav", harmonic_tone(100, 0.1, 16000), 16000)
   (root / "notes.txt").write_text("not audio")
 
 

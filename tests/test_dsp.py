@@ -10,14 +10,13 @@ import soundfile as sf
 
 import dsp
 from dsp import InputError
+from tests.conftest import harmonic_tone
 
 RATE = 16000
 
 
 def tone(frequency, seconds, rate=RATE, harmonics=3):
-  t = np.arange(int(seconds * rate)) / rate
-  wave = sum(np.sin(2 * np.pi * frequency * k * t) / k for k in range(1, harmonics + 1))
-  return (0.5 * wave / np.max(np.abs(wave))).astype(np.float32)
+  return harmonic_tone(frequency, seconds, rate, harmonics)
 
 
 def test_mu_law_codes_round_trip_exactly():

@@ -21,8 +21,8 @@ from wavenet import evaluate as wavenet_evaluate
 from wavenet import loss as wavenet_loss
 from wavenet import pretrained, sampling
 from wavenet import train as wavenet_train
+from tests.conftest import REPO_ROOT
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def run_module(module, *args, data_dir=None):
@@ -71,12 +71,18 @@ def test_sample_garble_writes_audio_pictures_and_f0_table(smoke_run, tmp_path, c
   summary = [line for line in capsys.readouterr().out.splitlines() if " of 2 voiced" in line]
   assert [line.split(":")[0] for line in summary] == ["female", "male"]
   names = sorted(os.listdir(tmp_path))
-  assert names == [f"{g}_{i:02d}.{e}" for g in ("female", "male") for i in range(2) for e in ("png", "wav")]
+  assert names == [f"{g}_{i:02d}.{e}" for g in ("female", "male") for i in range(2) for e in ("png", "wav")] + [
+      "summary.json"]
   audio = dsp.load_audio(tmp_path / "male_01.wav", 16000)
   assert audio.shape == (4000,) and np.abs(audio).max() <= 1.0
+  with open(tmp_path / "summary.json") as file:
+    samples = json.load(file)["samples"]
+  assert [(s["file"], s["gender"]) for s in samples] == [("female_00.wav", "female"), ("female_01.wav", "female"),
+                                                         ("male_00.wav", "male"), ("male_01.wav", "male")]
+  assert samples[3]["active_share"] == pytest.approx(dsp.active_fraction(audio, 16000), abs=1e-6)
   sample_garble.main(["--mode", "direct", "--checkpoint", smoke_run, "--speaker", "flite_rms", "--num", "1", "--seconds", "0.1",
                       "--out", str(tmp_path / "rms")])
-  assert sorted(os.listdir(tmp_path / "rms")) == ["flite_rms_00.png", "flite_rms_00.wav"]
+  assert sorted(os.listdir(tmp_path / "rms")) == ["flite_rms_00.png", "flite_rms_00.wav", "summary.json"]
 
 
 def test_sample_garble_continues_a_prime_from_its_last_receptive_field(smoke_run, tmp_path):
@@ -113,6 +119,8 @@ def test_sample_garble_continues_a_prime_from_its_last_receptive_field(smoke_run
     (["--speaker", "nobody"], "unknown speaker 'nobody'; known speakers: flite_rms, flite_slt"),
     (["--out", "/proc/garble"], "cannot create it"),
     (["--prime", "/nonexistent/voice.wav"], "voice.wav"),
+    (["--floor", "0.004"], "--floor 0.004: give a probability below 1/256"),
+    (["--mode", "frames", "--sharpen", "1"], "give them with --mode direct"),
 ])
 def test_sample_garble_bad_input_is_one_line_and_exit_2(smoke_run, capsys, args, phrase):
   with pytest.raises(SystemExit) as exit_info:

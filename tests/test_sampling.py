@@ -9,9 +9,9 @@ import dsp
 
 from wavenet import sampling
 from wavenet.model import WaveNet
+from tests.conftest import TINY_WAVENET
 
-TINY = dict(num_stacks=2, layers_per_stack=3, residual_channels=8, gate_channels=8, skip_channels=16,
-            head_channels=16, num_classes=32)
+TINY = TINY_WAVENET
 CONDITIONED = dict(global_categories=(("speaker", 3), ("gender", 2)), global_vector_channels=2, local_channels=3,
                    local_hop=4, local_upsample_strides=(2, 2), excitation_channels=2)
 
@@ -100,3 +100,58 @@ def test_a_temperature_per_stream_and_step_is_that_temperature_where_it_applies(
   np.testing.assert_array_equal(got[0], warm[0])
   np.testing.assert_array_equal(got[1], cold[1])
   assert not np.array_equal(warm, cold)
+
+
+def test_pitch_correlation_is_high_for_a_periodic_output_and_low_for_noise():
+  sharpening = sampling.Sharpening(periodicity=1.0)
+  t = np.arange(2000)
+  outputs = np.stack([0.5 * np.sin(2 * np.pi * t / 100.0),  # 160 Hz at 16 kHz: period 100, within the lags
+                      np.random.default_rng(0).uniform(-0.5, 0.5, t.size)]).astype(np.float32)
+  state = sampling._empty_periodicity(sharpening, 2)
+  for value in outputs.T:
+    state, g = sampling._update_periodicity(sharpening, state, jnp.asarray(value))
+  assert g[0] > 0.95 and g[1] < 0.2
+
+
+def _first_draws(model, params, prime, batch, sharpening, temperature=1.0):
+  conditioning = sampling.prepare_conditioning(model, params, batch, 0)
+  primes = jnp.broadcast_to(prime, (batch, prime.shape[1]))
+  return np.asarray(sampling.sample(model, params, jax.random.key(6), 1, conditioning, primes,
+                                    temperature=temperature, sharpening=sharpening))[:, 0]
+
+
+def test_a_probability_floor_drops_the_unlikely_classes_and_renormalises_the_rest():
+  model = WaveNet(**TINY)
+  params = random_params(model, 16)
+  prime = jnp.asarray(np.random.default_rng(5).integers(0, 32, (1, 12)), jnp.int32)
+  floor, batch = 0.025, 4000
+  drawn = _first_draws(model, params, prime, batch, sampling.Sharpening(floor=floor))
+  probabilities = np.asarray(jax.nn.softmax(model.apply(params, prime, padding="causal").head[0, -1]))
+  expected = np.maximum(probabilities - floor, 0.0)
+  expected /= expected.sum()
+  assert (expected == 0).sum() >= 3  # The floor removes some classes of this distribution ...
+  empirical = np.bincount(drawn, minlength=32) / batch
+  assert np.all(empirical[expected == 0] == 0)  # ... and they are never drawn.
+  assert 0.5 * np.abs(empirical - expected).sum() < 0.05
+  with pytest.raises(ValueError, match="floor"):
+    _first_draws(model, params, prime, 2, sampling.Sharpening(floor=1.0 / 32))
+
+
+def test_sharpening_divides_the_temperature_by_c_of_the_pitch_correlation_so_far():
+  model = WaveNet(**TINY)
+  params = random_params(model, 16)
+  t = np.arange(1200)
+  periodic = dsp.quantize(0.5 * np.sin(2 * np.pi * t / 100.0).astype(np.float32), 31)[None]
+  noise = np.random.default_rng(8).integers(0, 32, (1, 1200))
+  sharpening = sampling.Sharpening(periodicity=4.0)
+  for prime, periodic_prime in ((periodic, True), (noise, False)):
+    state = sampling._empty_periodicity(sharpening, 1)
+    for code in prime[0]:
+      state, g = sampling._update_periodicity(sharpening, state, dsp.dequantize(jnp.asarray([code]), 31))
+    c = 1.0 + 4.0 * jnp.maximum(0.0, 1.5 * g[0] - 0.5)
+    assert (c > 4.0) if periodic_prime else (c == 1.0)
+    sharpened = _first_draws(model, params, jnp.asarray(prime), 256, sharpening)
+    np.testing.assert_array_equal(sharpened, _first_draws(model, params, jnp.asarray(prime), 256,
+                                                          sampling.Sharpening(), temperature=1.0 / c))
+    assert np.array_equal(sharpened, _first_draws(model, params, jnp.asarray(prime), 256,
+                                                  sampling.Sharpening())) != periodic_prime

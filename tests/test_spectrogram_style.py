@@ -15,8 +15,8 @@ import dsp
 from dsp.errors import InputError
 from experiments import cli, spectrogram_style
 from styletransfer import spectrogram
+from tests.conftest import REPO_ROOT
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SAMPLE_RATE = 8000
 # One tiny recipe shared by the L-BFGS and CLI tests, so both run the same
 # compiled programs: 63 frames x 129 bins, 16 filters of width 3.

@@ -16,8 +16,8 @@ from styletransfer import tagger_style
 from tagger import evaluate
 from tagger.model import build_model
 from tagger.train import make_loss_fn, train_and_evaluate
+from tests.conftest import REPO_ROOT
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def test_roc_auc_matches_a_hand_computed_case():

@@ -15,8 +15,8 @@ from corpora.music import builder as music_builder
 from corpora.music import render
 from corpora.music import tags as music_tags
 from dsp.errors import InputError
+from tests.conftest import REPO_ROOT
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SPLITS = ("train", "validation", "test")
 
 

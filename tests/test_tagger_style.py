@@ -15,8 +15,8 @@ from experiments.configs import tagger_music
 from styletransfer import tagger_style
 from tagger.model import build_model
 from tagger.train import train_and_evaluate
+from tests.conftest import REPO_ROOT
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture(scope="module")

@@ -22,8 +22,8 @@ from vlae import distributions, mnist, train_mnist
 from vlae.vae import (VAE, AutoregressiveFlowPrior, StandardNormalPrior, free_bits_kl, importance_weighted_bound,
                       kl_warmup_weight, vae_loss)
 from wavenet import mixture
+from tests.conftest import REPO_ROOT
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # The toy model z ~ N(0, 1), x | z ~ N(A z + B, S^2), so p(x) = N(B, A^2 + S^2).
 A, B, S = 1.5, 0.3, 0.5

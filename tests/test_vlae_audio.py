@@ -20,6 +20,7 @@ from vlae import audio, probe
 from vlae.train_audio import evaluate, gender_means, train_and_evaluate
 from vlae.vae import vae_loss
 from wavenet import pretrained, sampling
+from tests.conftest import harmonic_tone
 
 CROP = 1024  # The smoke encoder's shortest crop (one STFT frame, one local frame).
 
@@ -33,9 +34,8 @@ def smoke_model():
 
 def tone(frequency, length, seed):
   """[length] float32: a sine at `frequency` Hz plus a little noise."""
-  time = np.arange(length) / audio.SAMPLE_RATE
   noise = np.random.default_rng(seed).normal(0.0, 0.01, length)
-  return (0.5 * np.sin(2.0 * np.pi * frequency * time) + noise).astype(np.float32)
+  return (harmonic_tone(frequency, length / audio.SAMPLE_RATE, audio.SAMPLE_RATE) + noise).astype(np.float32)
 
 
 def windows_of(model, clips):

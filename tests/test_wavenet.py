@@ -8,9 +8,9 @@ import pytest
 from wavenet import loss as loss_lib
 from wavenet import mixture
 from wavenet.model import WaveNet
+from tests.conftest import TINY_WAVENET
 
-TINY = dict(num_stacks=2, layers_per_stack=3, residual_channels=8, gate_channels=8, skip_channels=16,
-            head_channels=16, num_classes=32)
+TINY = TINY_WAVENET
 
 
 def init(model, length=40, batch=2, **kwargs):

@@ -14,9 +14,9 @@ from experiments import cli, wavenet_style
 from styletransfer import wavenet_style as ws
 from training.checkpoint import Checkpointer
 from wavenet.model import WaveNet
+from tests.conftest import TINY_WAVENET
 
-TINY = dict(num_stacks=2, layers_per_stack=3, residual_channels=8, gate_channels=8, skip_channels=16,
-            head_channels=16, num_classes=32)
+TINY = TINY_WAVENET
 GENDERED = dict(TINY, global_categories=(("gender", 2),))
 LENGTH = 45
 

@@ -171,12 +171,57 @@ def _check_supported(model):
     raise ValueError("incremental sampling supports input_kernel_size == 1")
 
 
-def _draw(model, head, uniforms, temperature):
-  """Head outputs [B, H], noise [B, 2] and temperatures [B] -> codes [B] int32."""
+class Sharpening(NamedTuple):
+  """LPCNet's reshaping of each drawn distribution (Valin and Skoglund 2019, sec. 3.5); the default does nothing.
+
+  Where the recent output is periodic the distribution is raised to the power
+  c = 1 + periodicity * max(0, 1.5 g - 0.5) (its temperature divided by c),
+  with g in [0, 1] the pitch correlation of the output so far: the largest
+  autocorrelation over lags min_lag ... max_lag samples, normalised by the
+  energy, both exponentially weighted with time constant `window` samples.
+  Then classes whose probability is below `floor` are dropped and the rest
+  renormalised, which removes the low-level noise a flat tail draws.
+  """
+  periodicity: float = 0.0  # >= 0; 1 is LPCNet's setting, 0 turns the pitch-dependent sharpening off
+  floor: float = 0.0  # in [0, 1 / num_classes); LPCNet uses 0.002 of 256 classes; categorical heads only
+  min_lag: int = 40  # shortest pitch period searched, in samples (2.5 ms, 400 Hz at 16 kHz)
+  max_lag: int = 320  # longest (20 ms, 50 Hz at 16 kHz)
+  window: float = 320.0  # time constant of the weighted autocorrelation, in samples
+
+
+class _Periodicity(NamedTuple):
+  """Running state of the pitch correlation: the last max_lag outputs and the weighted sums."""
+  history: jax.Array  # [B, max_lag] linear amplitudes, oldest first
+  correlation: jax.Array  # [B, max_lag - min_lag + 1] weighted sum of x_t x_{t-k}, k = min_lag ... max_lag
+  energy: jax.Array  # [B] weighted sum of x_t ** 2
+
+
+def _empty_periodicity(sharpening, batch):
+  lags = sharpening.max_lag - sharpening.min_lag + 1
+  return _Periodicity(jnp.zeros((batch, sharpening.max_lag)), jnp.zeros((batch, lags)), jnp.zeros((batch,)))
+
+
+def _update_periodicity(sharpening, state, value):
+  """Adds the output value [B] (linear amplitude) to the state; -> (state, pitch correlation g [B] in [0, 1])."""
+  decay = np.float32(np.exp(-1.0 / sharpening.window))
+  lagged = state.history[:, ::-1][:, sharpening.min_lag - 1:]  # [B, lags]: x_{t-min_lag} ... x_{t-max_lag}
+  correlation = decay * state.correlation + value[:, None] * lagged
+  energy = decay * state.energy + value ** 2
+  history = jnp.concatenate([state.history[:, 1:], value[:, None]], axis=1)
+  g = jnp.clip(jnp.max(correlation, axis=1) / jnp.maximum(energy, 1e-8), 0.0, 1.0)
+  return _Periodicity(history, correlation, energy), g
+
+
+def _draw(model, head, uniforms, temperature, floor=0.0):
+  """Head outputs [B, H], noise [B, 2], temperatures [B] and a probability floor -> codes [B] int32."""
   if model.output_kind == "mixture":
     return mixture.sample_from_uniforms(head, uniforms, model.num_classes, temperature)
   probabilities = jax.nn.softmax(head / temperature[:, None], axis=-1)
-  return jnp.sum(jnp.cumsum(probabilities, axis=-1)[:, :-1] < uniforms[:, :1], axis=-1).astype(jnp.int32)
+  threshold = uniforms[:, :1]
+  if floor > 0:
+    probabilities = jnp.maximum(probabilities - floor, 0.0)
+    threshold = threshold * jnp.sum(probabilities, axis=-1, keepdims=True)
+  return jnp.sum(jnp.cumsum(probabilities, axis=-1)[:, :-1] < threshold, axis=-1).astype(jnp.int32)
 
 
 @functools.partial(jax.jit, static_argnames=("model",))
@@ -208,8 +253,18 @@ def teacher_forced(model, params, codes, conditioning):
   return jnp.swapaxes(heads, 0, 1)
 
 
-@functools.partial(jax.jit, static_argnames=("model", "num_samples", "unroll"))
-def sample(model, params, key, num_samples, conditioning, prime=None, temperature=1.0, unroll=UNROLL):
+def _check_sharpening(model, sharpening):
+  if sharpening.periodicity < 0 or not 0 <= sharpening.floor < 1.0 / model.num_classes:
+    raise ValueError(f"sharpening needs periodicity >= 0 and floor in [0, 1/{model.num_classes}), got {sharpening}")
+  if sharpening.floor > 0 and model.output_kind == "mixture":
+    raise ValueError("a probability floor needs a categorical head; this WaveNet has a mixture")
+  if not 1 <= sharpening.min_lag <= sharpening.max_lag:
+    raise ValueError(f"sharpening needs 1 <= min_lag <= max_lag, got {sharpening}")
+
+
+@functools.partial(jax.jit, static_argnames=("model", "num_samples", "unroll", "sharpening"))
+def sample(model, params, key, num_samples, conditioning, prime=None, temperature=1.0, unroll=UNROLL,
+           sharpening=Sharpening()):
   """Generates `num_samples` codes per stream, one jit-compiled scan.
 
   Args:
@@ -225,11 +280,15 @@ def sample(model, params, key, num_samples, conditioning, prime=None, temperatur
       of the stream), e.g. sharper where the conditioning says voiced.
     unroll: time steps per iteration of the compiled loop (static; the same
       samples for any value, only the speed changes).
+    sharpening: a `Sharpening` (static): pitch-dependent sharpening and a
+      probability floor, applied on top of `temperature`; the prime's codes
+      count as output for its pitch correlation.
 
   Returns:
     [B, N] int32 codes, the continuation of the prime.
   """
   _check_supported(model)
+  _check_sharpening(model, sharpening)
   plan, p = _plan(model), params["params"]
   weights = _weights(model, p)
   batch = conditioning.gate_bias.shape[0]
@@ -243,15 +302,19 @@ def sample(model, params, key, num_samples, conditioning, prime=None, temperatur
   local, excitation = _time_major(conditioning, total)
 
   def body(carry, xs):
-    buffer, previous = carry
+    buffer, previous, periodicity = carry
     t, forced_t, uniforms_t, temperature_t, local_t, excitation_t = xs
     code = jnp.where(forced_t >= 0, forced_t, previous)
     head, buffer = _step(model, plan, p, weights, buffer, code, t, conditioning.gate_bias, local_t, excitation_t)
-    drawn = _draw(model, head, uniforms_t, temperature_t)
-    return (buffer, drawn), drawn
+    if sharpening.periodicity > 0:
+      periodicity, g = _update_periodicity(sharpening, periodicity, mulaw.dequantize(code, model.num_classes - 1))
+      temperature_t = temperature_t / (1.0 + sharpening.periodicity * jnp.maximum(0.0, 1.5 * g - 0.5))
+    drawn = _draw(model, head, uniforms_t, temperature_t, sharpening.floor)
+    return (buffer, drawn, periodicity), drawn
 
   buffer = _empty_buffer(model, plan, batch)
-  initial = (buffer, jnp.zeros((batch,), jnp.int32))
+  periodicity = _empty_periodicity(sharpening, batch) if sharpening.periodicity > 0 else None
+  initial = (buffer, jnp.zeros((batch,), jnp.int32), periodicity)
   _, drawn = jax.lax.scan(body, initial, (jnp.arange(total), forced, uniforms, temperatures, local, excitation),
                           unroll=unroll)
   return drawn[prime_length - 1:].T
