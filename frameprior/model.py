@@ -154,7 +154,8 @@ def draw(output, key, temperature=1.0):
   return frame.at[:, VOICING_CHANNEL].set(voiced)
 
 
-def sample(model, params, key, num_frames, speaker, gender, temperature=1.0, prime=None, latent=None):
+def sample(model, params, key, num_frames, speaker, gender, temperature=1.0, prime=None, latent=None,
+           input_dropout=0.0):
   """Draws [B, num_frames, C] frame vectors, one jit-able scan.
 
   Args:
@@ -166,6 +167,9 @@ def sample(model, params, key, num_frames, speaker, gender, temperature=1.0, pri
     prime: optional [B, P, C] frame vectors read first (teacher-forced); the
       draw continues from them.
     latent: [B, latent_channels] global latent of a VLAE decoder, or None.
+    input_dropout: a Python float in [0, 1): each previous frame the model
+      reads is blanked with this probability, as a decoder trained with
+      input dropout saw them; 0 feeds every frame.
   """
   condition = model.apply(params, speaker, gender, latent, method=FramePrior.condition)
   state = model.apply(params, condition, method=FramePrior.initial_state)
@@ -178,6 +182,9 @@ def sample(model, params, key, num_frames, speaker, gender, temperature=1.0, pri
   def body(carry, xs):
     state, previous = carry
     step_key, forced_t, is_forced_t = xs
+    if input_dropout > 0:
+      step_key, dropout_key = jax.random.split(step_key)
+      previous = jnp.where(jax.random.bernoulli(dropout_key, 1.0 - input_dropout, (batch, 1)), previous, 0.0)
     state, output = model.apply(params, state, previous, condition, method=FramePrior.step)
     frame = jnp.where(is_forced_t, forced_t, draw(output, step_key, temperature))
     return (state, frame), frame

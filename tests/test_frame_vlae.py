@@ -10,7 +10,8 @@ from experiments import cli, interpolate
 from frameprior import model as prior_lib
 from vlae import frame_vlae
 
-TINY = dict(frame_channels=27, latent_channels=3, encoder_channels=8, hidden_channels=8, embedding_channels=4)
+TINY = dict(frame_channels=27, latent_channels=3, encoder_channels=8, hidden_channels=8, embedding_channels=4,
+            decoder_input_dropout=0.0)
 
 
 @pytest.fixture(scope="module")
@@ -25,12 +26,12 @@ def tiny():
 
 def test_kl_is_the_closed_form_and_free_bits_floor_each_dimension(tiny):
   model, params, frames, mask = tiny
-  out = model.apply(params, frames, mask, jax.random.key(3), 0.0, 0.0)
+  out = model.apply(params, frames, mask, jax.random.key(3), 0.0)
   mean, log_std = (np.asarray(x, np.float64) for x in model.apply(params, frames, mask,
                                                                   method=frame_vlae.FrameVlae.encode))
   kl = 0.5 * np.sum(mean ** 2 + np.exp(2 * log_std) - 1 - 2 * log_std, axis=1)
   np.testing.assert_allclose(out.kl, kl, rtol=1e-4, atol=1e-6)
-  floored = model.apply(params, frames, mask, jax.random.key(3), 0.0, 10.0).kl_free_bits
+  floored = model.apply(params, frames, mask, jax.random.key(3), 10.0).kl_free_bits
   np.testing.assert_allclose(floored, 10.0 * TINY["latent_channels"], rtol=1e-6)
   np.testing.assert_array_equal(out.frames, [9.0, 6.0])
 
@@ -38,7 +39,7 @@ def test_kl_is_the_closed_form_and_free_bits_floor_each_dimension(tiny):
 def test_reconstruction_is_the_decoders_likelihood_of_the_real_frames_given_z(tiny):
   model, params, frames, mask = tiny
   key = jax.random.key(4)
-  out = model.apply(params, frames, mask, key, 0.0, 0.0)
+  out = model.apply(params, frames, mask, key, 0.0)
   mean, log_std = model.apply(params, frames, mask, method=frame_vlae.FrameVlae.encode)
   z = mean + jnp.exp(log_std) * jax.random.normal(jax.random.split(key)[0], mean.shape)
   previous = jnp.pad(frames[:, :-1], ((0, 0), (1, 0), (0, 0)))
@@ -47,6 +48,32 @@ def test_reconstruction_is_the_decoders_likelihood_of_the_real_frames_given_z(ti
   np.testing.assert_allclose(out.reconstruction, expected, rtol=1e-5)
   other = model.apply(params, previous, z + 1.0, method=frame_vlae.FrameVlae.decode_output)
   assert np.abs(np.asarray(other.mean - output.mean)).max() > 1e-3
+
+
+def test_input_dropout_blanks_the_previous_frames_of_the_reconstruction_and_of_decoding(tiny):
+  _, params, frames, mask = tiny
+  model = frame_vlae.FrameVlae(**dict(TINY, decoder_input_dropout=0.5))
+  key = jax.random.key(4)
+  out = model.apply(params, frames, mask, key, 0.0)
+  z_key, dropout_key = jax.random.split(key)
+  mean, log_std = model.apply(params, frames, mask, method=frame_vlae.FrameVlae.encode)
+  z = mean + jnp.exp(log_std) * jax.random.normal(z_key, mean.shape)
+  previous = jnp.pad(frames[:, :-1], ((0, 0), (1, 0), (0, 0)))
+  keep = jax.random.bernoulli(dropout_key, 0.5, previous.shape[:2])
+  assert 0 < keep.mean() < 1
+  blanked = model.apply(params, jnp.where(keep[..., None], previous, 0.0), z,
+                        method=frame_vlae.FrameVlae.decode_output)
+  expected = np.sum(np.asarray(prior_lib.log_likelihood(blanked, frames)) * np.asarray(mask), axis=1)
+  np.testing.assert_allclose(out.reconstruction, expected, rtol=1e-5)
+  # Decoding with (almost) every previous frame blanked draws each frame from the zero-input pass's means.
+  blind = frame_vlae.FrameVlae(**dict(TINY, decoder_input_dropout=1.0 - 1e-7))
+  drawn = np.asarray(frame_vlae.decode(blind, params, z, 9, jax.random.key(5), 1e-6))
+  zero_input = model.apply(params, jnp.zeros_like(frames), z, method=frame_vlae.FrameVlae.decode_output)
+  channels = np.arange(27) != prior_lib.VOICING_CHANNEL
+  np.testing.assert_allclose(drawn[..., channels], np.asarray(zero_input.mean)[..., channels], atol=1e-4)
+  sighted = np.asarray(frame_vlae.decode(frame_vlae.FrameVlae(**TINY), params, z, 9,
+                                         jax.random.key(5), 1e-6))
+  assert np.abs(sighted[..., channels] - drawn[..., channels]).max() > 1e-3
 
 
 def test_decoding_a_path_gives_one_features_per_step_with_pauses(tiny):

@@ -102,15 +102,19 @@ def test_a_temperature_per_stream_and_step_is_that_temperature_where_it_applies(
   assert not np.array_equal(warm, cold)
 
 
-def test_pitch_correlation_is_high_for_a_periodic_output_and_low_for_noise():
+def test_pitch_correlation_is_high_for_a_periodic_output_and_low_for_noise_and_silence():
   sharpening = sampling.Sharpening(periodicity=1.0)
   t = np.arange(2000)
   outputs = np.stack([0.5 * np.sin(2 * np.pi * t / 100.0),  # 160 Hz at 16 kHz: period 100, within the lags
-                      np.random.default_rng(0).uniform(-0.5, 0.5, t.size)]).astype(np.float32)
-  state = sampling._empty_periodicity(sharpening, 2)
+                      0.2 + 0.5 * np.sin(2 * np.pi * t / 100.0),  # the same with an offset
+                      np.random.default_rng(0).uniform(-0.5, 0.5, t.size),
+                      np.full(t.size, 0.003),  # silence: a constant code near zero
+                      0.003 * np.sin(2 * np.pi * t / 100.0)]).astype(np.float32)  # a tone at -53 dBFS
+  state = sampling._empty_periodicity(sharpening, len(outputs))
   for value in outputs.T:
     state, g = sampling._update_periodicity(sharpening, state, jnp.asarray(value))
-  assert g[0] > 0.95 and g[1] < 0.2
+  assert g[0] > 0.95 and g[1] > 0.95
+  assert g[2] < 0.2 and g[3] < 0.01 and g[4] < 0.1
 
 
 def _first_draws(model, params, prime, batch, sharpening, temperature=1.0):

@@ -57,6 +57,7 @@ class FrameVlae(nn.Module):
   encoder_channels: int = 128  # width of the encoder
   hidden_channels: int = 256  # GRU width of the decoder
   embedding_channels: int = 32  # width of the decoder's conditioning vector
+  decoder_input_dropout: float = 0.5  # share of previous frames the decoder does not see (its short sight)
   architecture: str = "frame_vlae"  # tells this model's checkpoints from others
 
   def setup(self):
@@ -72,17 +73,17 @@ class FrameVlae(nn.Module):
     absent = jnp.full((z.shape[0],), -1, jnp.int32)
     return self.decoder(previous_frames, absent, absent, z)
 
-  def __call__(self, frames, mask, key, input_dropout=0.0, free_bits=0.0):
+  def __call__(self, frames, mask, key, free_bits=0.0):
     """The ELBO terms of windows of frames [B, T, C] (mask [B, T]).
 
     One reparameterised draw of z; previous frames blanked with probability
-    `input_dropout` (drawn from `key`).
+    `decoder_input_dropout` (drawn from `key`).
     """
     z_key, dropout_key = jax.random.split(key)
     mean, log_std = self.encode(frames, mask)
     z = mean + jnp.exp(log_std) * jax.random.normal(z_key, mean.shape)
     previous = jnp.pad(frames[:, :-1], ((0, 0), (1, 0), (0, 0)))
-    keep = jax.random.bernoulli(dropout_key, 1.0 - input_dropout, previous.shape[:2])
+    keep = jax.random.bernoulli(dropout_key, 1.0 - self.decoder_input_dropout, previous.shape[:2])
     previous = jnp.where(keep[..., None], previous, 0.0)
     output = self.decode_output(previous, z)
 
@@ -109,12 +110,12 @@ def decoder_of(model):
 
 
 def decode(model, params, z, num_frames, key, temperature=1.0):
-  """Frame vectors [B, num_frames, C] drawn from the decoder given z [B, Z]."""
+  """Frame vectors [B, num_frames, C] drawn from the decoder given z [B, Z], with its training input dropout."""
   decoder = decoder_of(model)
   absent = jnp.full((z.shape[0],), -1, jnp.int32)
   decoder_params = jax.tree.map(jnp.asarray, {"params": params["params"]["decoder"]})
   return prior_lib.sample(decoder, decoder_params, key, num_frames, absent, absent,
-                          temperature, latent=z)
+                          temperature, latent=z, input_dropout=model.decoder_input_dropout)
 
 
 def encode_features(model, params, clip_features, batch_size=64):

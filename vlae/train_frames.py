@@ -25,15 +25,14 @@ def shift_pitch(frames, rng, semitones):
   return frames
 
 
-def make_loss_fn(model, input_dropout, free_bits):
-  """`(params, batch, key) -> (-ELBO nats per frame, metrics)`: free bits and input dropout in training only.
+def make_loss_fn(model, free_bits):
+  """`(params, batch, key) -> (-ELBO nats per frame, metrics)`: free bits in training only.
 
   The batch holds frames [B, T, C], mask [B, T] and, in evaluation, weight [B].
   """
   def loss_fn(params, batch, key):
     evaluating = "weight" in batch
-    out = model.apply(params, batch["frames"], batch["mask"], key, 0.0 if evaluating else input_dropout,
-                      0.0 if evaluating else free_bits)
+    out = model.apply(params, batch["frames"], batch["mask"], key, 0.0 if evaluating else free_bits)
     weight = batch.get("weight", jnp.ones_like(out.kl))
     frames = jnp.sum(out.frames * weight)
     objective = out.reconstruction - (out.kl if evaluating else out.kl_free_bits)
@@ -64,7 +63,7 @@ def train_and_evaluate(config, workdir):
   zeros = jnp.zeros((1, data.frames, model.frame_channels))
   return train(workdir=workdir, model_config=config.model.to_dict(),
                init_params=lambda key: model.init(key, zeros, jnp.ones((1, data.frames)), key),
-               loss_fn=make_loss_fn(model, data.decoder_input_dropout, data.free_bits),
+               loss_fn=make_loss_fn(model, data.free_bits),
                train_batch=train_batch, eval_batches=eval_batches,
                train_config=config.train, samples_per_batch=data.batch_size * data.frames,
                batch_size=data.batch_size, loss_unit="frame",

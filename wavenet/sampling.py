@@ -178,7 +178,10 @@ class Sharpening(NamedTuple):
   c = 1 + periodicity * max(0, 1.5 g - 0.5) (its temperature divided by c),
   with g in [0, 1] the pitch correlation of the output so far: the largest
   autocorrelation over lags min_lag ... max_lag samples, normalised by the
-  energy, both exponentially weighted with time constant `window` samples.
+  energy, both exponentially weighted with time constant `window` samples,
+  of the output with its DC removed (a one-pole DC blocker); the energy is
+  floored at that of a -40 dBFS signal, so that silence, whose constant code
+  would otherwise correlate perfectly, is not periodic.
   Then classes whose probability is below `floor` are dropped and the rest
   renormalised, which removes the low-level noise a flat tail draws.
   """
@@ -189,27 +192,35 @@ class Sharpening(NamedTuple):
   window: float = 320.0  # time constant of the weighted autocorrelation, in samples
 
 
+_DC_BLOCKER_POLE = 0.995  # y_t = x_t - x_{t-1} + pole y_{t-1}: -3 dB at 13 Hz at 16 kHz
+_SILENCE_RMS = 0.01  # -40 dBFS, the "active" threshold of dsp.active_fraction
+
+
 class _Periodicity(NamedTuple):
-  """Running state of the pitch correlation: the last max_lag outputs and the weighted sums."""
-  history: jax.Array  # [B, max_lag] linear amplitudes, oldest first
+  """Running state of the pitch correlation: the last max_lag outputs (DC removed) and the weighted sums."""
+  previous_input: jax.Array  # [B] the last output value, before the DC blocker
+  history: jax.Array  # [B, max_lag] DC-blocked amplitudes, oldest first
   correlation: jax.Array  # [B, max_lag - min_lag + 1] weighted sum of x_t x_{t-k}, k = min_lag ... max_lag
   energy: jax.Array  # [B] weighted sum of x_t ** 2
 
 
 def _empty_periodicity(sharpening, batch):
   lags = sharpening.max_lag - sharpening.min_lag + 1
-  return _Periodicity(jnp.zeros((batch, sharpening.max_lag)), jnp.zeros((batch, lags)), jnp.zeros((batch,)))
+  return _Periodicity(jnp.zeros((batch,)), jnp.zeros((batch, sharpening.max_lag)), jnp.zeros((batch, lags)),
+                      jnp.zeros((batch,)))
 
 
 def _update_periodicity(sharpening, state, value):
   """Adds the output value [B] (linear amplitude) to the state; -> (state, pitch correlation g [B] in [0, 1])."""
   decay = np.float32(np.exp(-1.0 / sharpening.window))
-  lagged = state.history[:, ::-1][:, sharpening.min_lag - 1:]  # [B, lags]: x_{t-min_lag} ... x_{t-max_lag}
-  correlation = decay * state.correlation + value[:, None] * lagged
-  energy = decay * state.energy + value ** 2
-  history = jnp.concatenate([state.history[:, 1:], value[:, None]], axis=1)
-  g = jnp.clip(jnp.max(correlation, axis=1) / jnp.maximum(energy, 1e-8), 0.0, 1.0)
-  return _Periodicity(history, correlation, energy), g
+  blocked = value - state.previous_input + _DC_BLOCKER_POLE * state.history[:, -1]
+  lagged = state.history[:, ::-1][:, sharpening.min_lag - 1:]  # [B, lags]: y_{t-min_lag} ... y_{t-max_lag}
+  correlation = decay * state.correlation + blocked[:, None] * lagged
+  energy = decay * state.energy + blocked ** 2
+  history = jnp.concatenate([state.history[:, 1:], blocked[:, None]], axis=1)
+  silence = np.float32(_SILENCE_RMS ** 2 / (1.0 - decay))  # the weighted energy of a steady -40 dBFS signal
+  g = jnp.clip(jnp.max(correlation, axis=1) / jnp.maximum(energy, silence), 0.0, 1.0)
+  return _Periodicity(value, history, correlation, energy), g
 
 
 def _draw(model, head, uniforms, temperature, floor=0.0):

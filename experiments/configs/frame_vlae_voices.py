@@ -29,6 +29,7 @@ def get_config(variant="default"):
   model.encoder_channels = 128  # width of the encoder's convolutions
   model.hidden_channels = 256  # GRU width of the decoder
   model.embedding_channels = 32  # width of the decoder's conditioning vector
+  model.decoder_input_dropout = 0.5  # share of previous frames the decoder does not see, trained and decoded
   model.architecture = "frame_vlae"  # vlae.frame_vlae.FrameVlae
 
   config.data = data = ml_collections.ConfigDict()
@@ -38,7 +39,6 @@ def get_config(variant="default"):
   data.batch_size = 32  # windows per step
   data.frames = 300  # frames per window (3 s, about one utterance)
   data.eval_batches = 10  # validation batches per evaluation
-  data.decoder_input_dropout = 0.5  # share of previous frames the decoder does not see (its short sight)
   data.free_bits = 0.25  # nats per latent dimension below which the KL is not pushed down
   data.pitch_shift_semitones = 4.0  # each training window's F0 shifted by a uniform draw in +- this; 0 = none
 
