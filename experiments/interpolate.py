@@ -25,7 +25,6 @@ table.
 
 import argparse
 import os
-import types
 
 import jax
 import numpy as np
@@ -37,7 +36,7 @@ from dsp import plots
 from dsp.errors import InputError
 from experiments import cli
 from training.checkpoint import load_model_checkpoint
-from vlae import audio, frame_vlae
+from vlae import audio, frame_evaluation, frame_vlae
 from vlae.train_audio import gender_means
 from frameprior.train import load_frames
 from vocoder import metrics as vocoder_metrics
@@ -88,9 +87,7 @@ PHRASE_FRAMES, PAUSE_FRAMES = 120, 15  # the decoder draws 1.2 s phrases with 0.
 
 def frame_gender_means(model, params, labels, data_dir):
   """{gender: mean posterior mean of that gender's training utterances} of a frame-rate VLAE."""
-  corpus = labels.get("corpus", {"name": "voices", "config": "full"})
-  data = types.SimpleNamespace(name=corpus["name"], config=corpus["config"], data_dir=data_dir)
-  clips, split_frames, _ = load_frames(data, "train")
+  clips, split_frames, _ = load_frames(frame_evaluation.corpus_of(labels, data_dir), "train")
   means = frame_vlae.encode_features(model, params, [split_frames.clip(i) for i in range(len(clips))])
   return {gender: means[clips.gender == index].mean(axis=0) for index, gender in enumerate(labels["gender"])
           if np.any(clips.gender == index)}

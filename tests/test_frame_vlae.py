@@ -1,14 +1,16 @@
 """The frame-rate VLAE: ELBO terms in closed form, the decoder's use of z, interpolation through the vocoder."""
 
+import json
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from experiments import cli, interpolate
+from experiments import cli, eval_frame_vlae, interpolate
 from frameprior import model as prior_lib
-from vlae import frame_vlae
+from dsp import frames as frames_lib
+from vlae import frame_evaluation, frame_vlae
 
 TINY = dict(frame_channels=27, latent_channels=3, encoder_channels=8, hidden_channels=8, embedding_channels=4,
             decoder_input_dropout=0.0)
@@ -126,6 +128,25 @@ def test_interpolate_bad_input_is_one_line_and_exit_2(smoke_models, tmp_path, ca
   assert not (tmp_path / "never").exists()
 
 
+def test_eval_frame_vlae_prints_baselines_and_the_model_and_writes_json(smoke_models, voices_dir, tmp_path, capsys):
+  vlae_dir, vocoder_dir = smoke_models
+  out = tmp_path / "eval.json"
+  eval_frame_vlae.main(["--checkpoint", vlae_dir, "--unseen-per-voice", "1", "--batches", "1",
+                        "--data-dir", voices_dir, "--out", str(out)])
+  table = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ")]
+  assert [line.split(" | ")[0] for line in table[1:]] == ["| untrained encoder", "| mean log-mel", f"| {vlae_dir}"]
+  with open(out) as file:
+    result = json.load(file)
+  assert result["unheard_utterances"] > 7  # the small corpus's held-out speakers plus one per unseen variant
+  model_row = result["rows"][2]
+  assert model_row["decoder_input_dropout"] == 0.5 and np.isfinite(model_row["negative_elbo_bits_per_frame"])
+  assert model_row["negative_elbo_bits_per_frame"] >= model_row["reconstruction_bits_per_frame"]  # KL >= 0
+  assert [set(row) >= {"pitch_r2", "gender_accuracy", "speaker_accuracy"} for row in result["rows"]] == [True] * 3
+  with pytest.raises(SystemExit) as exit_info:
+    cli.run(eval_frame_vlae.main, ["--checkpoint", vocoder_dir, "--data-dir", voices_dir])
+  assert exit_info.value.code == 2 and "not a frame-rate VLAE checkpoint" in capsys.readouterr().err
+
+
 def test_pitch_shift_moves_each_windows_log_f0_as_a_whole():
   from vlae.train_frames import shift_pitch
   from vocoder import features as features_lib
@@ -136,3 +157,42 @@ def test_pitch_shift_moves_each_windows_log_f0_as_a_whole():
   np.testing.assert_allclose(delta, delta[:, :1] * np.ones((1, 6)), atol=1e-4)
   assert np.all(np.abs(delta) <= 4.0) and np.std(delta[:, 0]) > 0.5
   np.testing.assert_array_equal(shift_pitch(frames, np.random.default_rng(1), 0.0), frames)
+
+
+def test_untrained_parameters_draw_the_zero_initialised_output_layer_and_nothing_else():
+  model = frame_vlae.FrameVlae(**TINY)
+  initial = model.init(jax.random.key(0), jnp.zeros((1, 10, 27)), jnp.ones((1, 10)), jax.random.key(0))
+  untrained = frame_evaluation.untrained_parameters(model, seed=0)
+  leaves = lambda tree: jax.tree_util.tree_flatten_with_path(tree)[0]
+  changed = [jax.tree_util.keystr(path) for (path, a), (_, b) in zip(leaves(initial), leaves(untrained))
+             if not np.array_equal(a, b)]
+  assert changed == ["['params']['encoder']['Dense_1']['kernel']"]
+  frames = jax.random.normal(jax.random.key(1), (3, 12, 27))
+  mean, _ = model.apply(untrained, frames, jnp.ones((3, 12)), method=frame_vlae.FrameVlae.encode)
+  assert np.all(np.asarray(model.apply(initial, frames, jnp.ones((3, 12)), method=frame_vlae.FrameVlae.encode)[0]) == 0)
+  assert np.abs(np.asarray(mean[0] - mean[1])).max() > 1e-3  # Distinct inputs, distinct means.
+
+
+def test_pitch_probe_r2_is_high_for_a_linear_code_and_near_zero_for_noise():
+  rng = np.random.default_rng(0)
+  target = rng.normal(5.0, 0.3, 300)
+  coded = np.stack([target, rng.normal(size=300), rng.normal(size=300)], axis=1) @ rng.normal(size=(3, 6))
+  noise = rng.normal(size=(300, 6))
+  assert frame_evaluation.r2_probe(coded[:200], target[:200], coded[200:], target[200:]) > 0.99
+  assert frame_evaluation.r2_probe(noise[:200], target[:200], noise[200:], target[200:]) < 0.1
+
+
+def test_probe_utterances_keep_those_with_enough_voiced_frames_and_their_median_log_f0():
+  def features(f0s, voiced):
+    n = len(f0s)
+    return frames_lib.FrameFeatures(np.log(np.asarray(f0s, np.float32)), np.asarray(voiced, np.float32),
+                                    np.zeros((n, frames_lib.NUM_MELS), np.float32), np.zeros(n, np.float32),
+                                    np.zeros(n, np.float32))
+  many = frame_evaluation.MIN_VOICED_FRAMES
+  clips = [features([100.0] * many + [300.0] * 5, [1] * many + [0] * 5),  # the unvoiced 300 Hz frames are ignored
+           features([200.0] * (many - 1), [1] * (many - 1))]  # too few voiced frames: left out
+  utterances = frame_evaluation._utterances(clips, [0, 1], [3, 4])
+  assert len(utterances.features) == 1 and utterances.gender.tolist() == [0] and utterances.speaker.tolist() == [3]
+  np.testing.assert_allclose(utterances.median_log_f0, [np.log(100.0)], rtol=1e-6)
+  both = frame_evaluation.concatenate(utterances, utterances)
+  assert both.speaker.tolist() == [3, 7]  # Speaker ids of the second set shifted past the first's.

@@ -67,4 +67,5 @@ def train_and_evaluate(config, workdir):
                train_batch=train_batch, eval_batches=eval_batches,
                train_config=config.train, samples_per_batch=data.batch_size * data.frames,
                batch_size=data.batch_size, loss_unit="frame",
-               labels=batching.speaker_labels(data.name, data.config, train_clips, data.data_dir))
+               labels=dict(batching.speaker_labels(data.name, data.config, train_clips, data.data_dir),
+                           corpus={"name": data.name, "config": data.config}))
