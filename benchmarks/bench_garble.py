@@ -4,8 +4,9 @@
 
 Runs `experiments.sample_garble --gender both` for the frame route (prior +
 vocoder) and for the direct route (the sample-level WaveNet) at plain
-temperature, with LPCNet's pitch-dependent sharpening (--sharpen 1), with its
-probability floor (--floor 0.002) and with both; every run's WAVs, PNGs and
+temperature, with LPCNet's pitch-dependent sharpening (--sharpen 1, and
+three times as strong), with its probability floor (--floor 0.002) and with
+both; every run's WAVs, PNGs and
 summary.json go to --out/ROUTE_OPTIONS_sSEED. A sample meets the target when
 its median F0 (pYIN) is in the gender's range (male 85-155 Hz, female
 165-255 Hz) and it is voiced in at least 40% of its active frames; the table
@@ -28,6 +29,7 @@ VARIANTS = {  # name -> sample_garble flags
     "frames": ["--mode", "frames"],
     "direct": ["--mode", "direct"],
     "direct --sharpen 1": ["--mode", "direct", "--sharpen", "1"],
+    "direct --sharpen 3": ["--mode", "direct", "--sharpen", "3"],
     "direct --floor 0.002": ["--mode", "direct", "--floor", "0.002"],
     "direct --sharpen 1 --floor 0.002": ["--mode", "direct", "--sharpen", "1", "--floor", "0.002"],
 }

@@ -3,6 +3,7 @@
 import argparse
 import math
 import os
+import re
 import sys
 import tempfile
 
@@ -121,6 +122,17 @@ def one_line_flag_error(message):
   return " ".join(lines)
 
 
+def unknown_config_field(argv, error):
+  """One line for a `--config.a.b=v` override whose field does not exist, with ml_collections' nearest name."""
+  text = str(error).replace("\\'", "'")
+  named = re.search(r"'(\w+)'", text)
+  suggestion = re.search(r'Did you mean "(\w+)"', text)
+  key = named.group(1) if named else None
+  flag = next((arg.split("=")[0] for arg in argv[1:] if arg.startswith("--") and key
+               and key in arg.split("=")[0].split(".")[1:]), "a --config override")
+  return f"{flag}: no config field {key!r}" + (f" (did you mean {suggestion.group(1)!r}?)" if suggestion else "")
+
+
 def run(main, argv=None):
   """Calls `main(argv)`; an `InputError` prints `error: ...` to stderr and exits 2."""
   try:
@@ -144,6 +156,9 @@ def run_absl(main):
       remaining = flags.FLAGS(argv)
     except flags.Error as error:
       print(f"error: {one_line_flag_error(error)}; see --help", file=sys.stderr)
+      sys.exit(2)
+    except (AttributeError, KeyError) as error:  # ml_collections: a --config.FIELD override names no field
+      print(f"error: {unknown_config_field(argv, error)}; see --help", file=sys.stderr)
       sys.exit(2)
     except SystemExit as done:
       asked_for_help = any(arg.split("=")[0] in ("-h", "--help", "--helpshort", "--helpfull") for arg in argv[1:])

@@ -97,3 +97,17 @@ def test_one_line_flag_error_keeps_flag_and_cause():
   message = ("--config: Error whilst parsing config file:\n\nTraceback (most recent call last):\n"
              "  File \"x.py\", line 3\nValueError: unknown variant 'big'; known: default, smoke")
   assert cli.one_line_flag_error(message) == "--config: unknown variant 'big'; known: default, smoke"
+
+
+def test_a_config_override_of_no_field_names_the_flag_and_the_nearest_field():
+  import ml_collections
+  config = ml_collections.ConfigDict({"train": {"num_steps": 1, "seed": 0}})
+  with pytest.raises(AttributeError) as typo:
+    config.train.num_stepz  # what config_flags raises when it applies --config.train.num_stepz
+  argv = ["prog", "--workdir=w", "--config.train.num_stepz=5"]
+  assert cli.unknown_config_field(argv, typo.value) == (
+      "--config.train.num_stepz: no config field 'num_stepz' (did you mean 'num_steps'?)")
+  with pytest.raises(AttributeError) as far:
+    config.train.zzz
+  assert cli.unknown_config_field(["prog", "--config.train.zzz=1"], far.value) == (
+      "--config.train.zzz: no config field 'zzz'")

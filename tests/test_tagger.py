@@ -202,3 +202,17 @@ def test_style_and_fooling_refuse_short_and_silent_clips():
   with pytest.raises(InputError, match="silent"):
     tagger_style.check_clip(np.zeros(shortest, np.float32), model, "b.wav")
   tagger_style.check_clip(np.full(shortest, 0.1, np.float32), model, "c.wav")
+
+
+def test_train_tagger_command_trains_resumes_and_refuses_a_config_typo(music_dir, tmp_path):
+  workdir = str(tmp_path / "run")
+  command = [sys.executable, "-m", "experiments.train_tagger", "--config", "experiments/configs/tagger_music.py:smoke",
+             "--workdir", workdir, f"--config.data.data_dir={music_dir}"]
+  done = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, check=False)
+  assert done.returncode == 0, done.stderr[-2000:]
+  assert sorted(os.listdir(os.path.join(workdir, "checkpoints")))[-1] == "3"
+  again = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, check=False)
+  assert again.returncode == 0 and "resuming from step 3" in again.stdout
+  typo = subprocess.run(command[:-1] + ["--config.train.num_stepz=5"], cwd=REPO_ROOT, capture_output=True,
+                        text=True, check=False)
+  assert typo.returncode == 2 and typo.stderr.count("\n") == 1 and "did you mean 'num_steps'" in typo.stderr

@@ -13,7 +13,7 @@ import pytest
 import corpora
 import dsp
 from corpora import batching
-from experiments import cli, interpolate, sample_vlae
+from experiments import cli, eval_vlae, interpolate, sample_vlae
 from experiments.configs import vlae_voices
 from training.checkpoint import load_model_checkpoint
 from vlae import audio, probe
@@ -357,3 +357,14 @@ def test_unknown_config_variant_is_one_line_and_exit_2(tmp_path):
   assert done.returncode == 2 and done.stderr.count("\n") == 1
   assert "unknown variant 'foo'; known: small, medium, deep, smoke" in done.stderr
   assert not os.path.exists(tmp_path / "run")
+
+
+def test_eval_vlae_command_prints_the_row_and_refuses_bad_sizes(smoke_run, voices_dir, capsys):
+  cli.run(eval_vlae.main, ["--workdir", smoke_run, "--data-dir", voices_dir, "--batch-size", "4"])
+  rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith(f"| {smoke_run} |")]
+  written = read_json(os.path.join(smoke_run, "eval.json"))
+  assert len(rows) == 1 and f"| {written['validation_bits_per_sample']:.3f} |" in rows[0]
+  for bad in (["--crop", "0"], ["--batch-size", "0"]):
+    with pytest.raises(SystemExit) as exit_info:
+      cli.run(eval_vlae.main, ["--workdir", smoke_run, "--data-dir", voices_dir, *bad])
+    assert exit_info.value.code == 2 and "must be positive" in capsys.readouterr().err
