@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+import tempfile
 
 import numpy as np
 import pytest
@@ -21,6 +22,8 @@ BENCHMARKS = {
                                 "--griffin-lim-iterations", "2"],
     "bench_matmul": ["--repeats", "1"],
     "bench_f0_trackers": ["--voices", "en-us+m3", "--seconds", "1"],
+    "bench_garble": ["--num", "1", "--seconds", "0.3", "--seeds", "0", "--variants", "frames", "direct --sharpen 1",
+                     "--out", os.path.join(tempfile.gettempdir(), "bench_garble_test")],
 }
 
 
