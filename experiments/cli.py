@@ -64,12 +64,19 @@ def seconds_to_samples(seconds, sample_rate, flag="--seconds"):
   return num_samples
 
 
+_FILE_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".png", ".json")  # names of files, not of output folders
+
+
 def make_output_dir(path, flag="--out"):
   """Creates the directory `path` (and parents).
 
   Raises:
-    InputError: one line naming `flag` when it cannot be created or written.
+    InputError: one line naming `flag` when `path` ends like a file name
+      (e.g. out.wav: the command writes a folder of files), or when it cannot
+      be created or written.
   """
+  if not os.path.isdir(path) and os.path.splitext(path)[1].lower() in _FILE_EXTENSIONS:
+    raise InputError(f"{flag} {path}: this command writes a folder of files; give a folder path, not a file name")
   make_dir(path, flag)
   _check_writable(path, path, flag)
 

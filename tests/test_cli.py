@@ -111,3 +111,12 @@ def test_a_config_override_of_no_field_names_the_flag_and_the_nearest_field():
     config.train.zzz
   assert cli.unknown_config_field(["prog", "--config.train.zzz=1"], far.value) == (
       "--config.train.zzz: no config field 'zzz'")
+
+
+def test_an_output_folder_named_like_a_file_is_refused_and_not_made(tmp_path):
+  for name in ("x.wav", "clip.FLAC", "table.json"):
+    with pytest.raises(InputError, match="writes a folder of files; give a folder path"):
+      cli.make_output_dir(str(tmp_path / name))
+    assert not (tmp_path / name).exists()
+  cli.make_output_dir(str(tmp_path / "take.2"))  # a dot alone does not make a file name
+  assert (tmp_path / "take.2").is_dir()

@@ -1,15 +1,17 @@
 """The frame-rate VLAE: ELBO terms in closed form, the decoder's use of z, interpolation through the vocoder."""
 
 import json
+import os
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from experiments import cli, eval_frame_vlae, interpolate
-from frameprior import model as prior_lib
+import dsp
 from dsp import frames as frames_lib
+from experiments import cli, eval_frame_vlae, interpolate, sample_vlae
+from frameprior import model as prior_lib
 from vlae import frame_evaluation, frame_vlae
 
 TINY = dict(frame_channels=27, latent_channels=3, encoder_channels=8, hidden_channels=8, embedding_channels=4,
@@ -126,6 +128,19 @@ def test_interpolate_bad_input_is_one_line_and_exit_2(smoke_models, tmp_path, ca
     err = capsys.readouterr().err
     assert phrase in err and len(err.strip().splitlines()) == 1
   assert not (tmp_path / "never").exists()
+
+
+def test_sample_vlae_draws_from_the_frame_vlae_prior_through_the_vocoder(smoke_models, tmp_path, capsys):
+  vlae_dir, vocoder_dir = smoke_models
+  sample_vlae.main(["--checkpoint", vlae_dir, "--vocoder", vocoder_dir, "--num", "2", "--seconds", "0.3",
+                    "--out", str(tmp_path / "prior")])
+  assert sorted(os.listdir(tmp_path / "prior")) == [f"sample_0{i}.{e}" for i in range(2) for e in ("png", "wav")]
+  assert dsp.load_audio(tmp_path / "prior" / "sample_01.wav", 16000).shape == (4800,)
+  assert "voiced %" in capsys.readouterr().out
+  with pytest.raises(SystemExit) as exit_info:
+    cli.run(sample_vlae.main, ["--checkpoint", vlae_dir, "--vocoder", vocoder_dir, "--out", str(tmp_path / "x.wav")])
+  assert exit_info.value.code == 2 and "give a folder path" in capsys.readouterr().err
+  assert not (tmp_path / "x.wav").exists()
 
 
 def test_eval_frame_vlae_prints_baselines_and_the_model_and_writes_json(smoke_models, voices_dir, tmp_path, capsys):
