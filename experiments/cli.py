@@ -10,7 +10,7 @@ import tempfile
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from dsp.errors import InputError
+from dsp.errors import InputError, StoppedBySignal
 from dsp.files import make_dir
 
 
@@ -141,12 +141,15 @@ def unknown_config_field(argv, error):
 
 
 def run(main, argv=None):
-  """Calls `main(argv)`; an `InputError` prints `error: ...` to stderr and exits 2."""
+  """Calls `main(argv)`; an `InputError` prints `error: ...` to stderr and exits 2; a run stopped by a signal
+  exits 128 + its number."""
   try:
     main(sys.argv[1:] if argv is None else argv)
   except InputError as error:
     print(f"error: {error}", file=sys.stderr)
     sys.exit(2)
+  except StoppedBySignal as stopped:  # the loop has saved a checkpoint and said so
+    sys.exit(128 + stopped.signum)
   except KeyboardInterrupt:
     print("error: interrupted", file=sys.stderr)
     sys.exit(130)

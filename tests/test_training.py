@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 import jax
 import jax.numpy as jnp
@@ -14,12 +15,13 @@ import numpy as np
 import pytest
 
 import dsp
-from dsp.errors import InputError
+from dsp.errors import InputError, StoppedBySignal
 from training.checkpoint import load_model_checkpoint, locate_checkpoint
 from training import metrics
 from training.loop import train
 from wavenet import loss as loss_lib
 from wavenet.model import WaveNet
+from tests.conftest import REPO_ROOT
 
 SINE_MODEL = dict(num_stacks=1, layers_per_stack=4, residual_channels=16, gate_channels=16, skip_channels=32,
                   head_channels=32, global_categories=(("speaker", 2),))
@@ -90,8 +92,9 @@ def test_resume_after_a_signal_is_bit_for_bit(tmp_path):
       os.kill(os.getpid(), signal.SIGTERM)
     return sine_batch(step)
 
-  interrupted = run(tmp_path / "resumed", 20, batch_fn=interrupting_batch)
-  assert int(interrupted.step) == 10
+  with pytest.raises(StoppedBySignal) as stopped:
+    run(tmp_path / "resumed", 20, batch_fn=interrupting_batch)
+  assert stopped.value.signum == signal.SIGTERM and int(stopped.value.state.step) == 10
   resumed = run(tmp_path / "resumed", 20)
   assert int(resumed.step) == 20
   for a, b in zip(jax.tree.leaves(straight.params), jax.tree.leaves(resumed.params)):
@@ -194,7 +197,7 @@ def test_two_devices_give_the_loss_of_one():
   for devices in (1, 2):
     env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}", JAX_PLATFORMS="cpu")
     output = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True,
-                            cwd=os.path.dirname(os.path.dirname(__file__)))
+                            cwd=REPO_ROOT)
     count, checksum = output.stdout.split()[-2:]
     assert int(count) == devices
     results.append(float(checksum))
@@ -233,3 +236,21 @@ def test_every_smoke_variant_is_a_short_run_that_evaluates_and_checkpoints(confi
   # Each call builds a fresh config: editing one leaves the next call's alone.
   smoke.train.num_steps = 10**6
   assert module.get_config("smoke").train.num_steps <= 3
+
+
+def test_a_training_command_stopped_by_sigterm_saves_and_exits_143(voices_dir, tmp_path):
+  workdir = tmp_path / "run"
+  process = subprocess.Popen([sys.executable, "-m", "experiments.train_frame_prior", "--config",
+                              "experiments/configs/frame_prior_voices.py:smoke", "--workdir", str(workdir),
+                              f"--config.data.data_dir={voices_dir}", "--config.train.num_steps=100000"],
+                             cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+  deadline = time.monotonic() + 300
+  while not (workdir / "checkpoints").is_dir() or not os.listdir(workdir / "checkpoints"):
+    assert process.poll() is None and time.monotonic() < deadline, process.communicate()[1][-2000:]
+    time.sleep(0.5)
+  process.send_signal(signal.SIGTERM)
+  out, err = process.communicate(timeout=300)
+  assert process.returncode == 128 + signal.SIGTERM, err[-2000:]
+  assert "stopped by signal at step" in out and "Traceback" not in err
+  stopped_at = int(out.split("stopped by signal at step ")[1].split(";")[0])
+  assert str(stopped_at) in os.listdir(workdir / "checkpoints")

@@ -16,7 +16,7 @@ import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec
 from tqdm import tqdm
 
-from dsp.errors import InputError
+from dsp.errors import InputError, StoppedBySignal
 from dsp.files import make_dir, save_json
 from training import state as state_lib
 from training.checkpoint import Checkpointer
@@ -133,6 +133,8 @@ def train(*, workdir, model_config, init_params, loss_fn, train_batch, eval_batc
     InputError: nonsense settings or a workdir that cannot be created (both
       before anything is written), a checkpoint from another model config, an
       unsplittable batch, or a non-finite loss (the last good checkpoint is kept).
+    StoppedBySignal: SIGINT or SIGTERM arrived; the step it finished is
+      checkpointed and the exception holds the state.
   """
   _check_settings(train_config, batch_size, samples_per_batch)
   make_dir(workdir, "--workdir")
@@ -222,4 +224,6 @@ def train(*, workdir, model_config, init_params, loss_fn, train_batch, eval_batc
     totals = run_totals(workdir)
     print(f"this run: {done - start} steps in {time.perf_counter() - run_start:.0f} s; {workdir}: "
           f"{totals['steps']} steps in {totals['wall_s']:.0f} s over {totals['runs']} timed run(s)")
+  if stop.requested:
+    raise StoppedBySignal(stop.requested, state)
   return state
