@@ -62,7 +62,7 @@ def main(argv):
   parser.add_argument("--vocoder", default=None, help="vocoder (default: interpolate's)")
   parser.add_argument("--pairs", type=int, default=5, help="pairs per set (default 5)")
   parser.add_argument("--steps", type=int, default=7, help="points per path (default 7)")
-  parser.add_argument("--seed", type=int, default=0, help="PRNG seed of the decoding (default 0)")
+  parser.add_argument("--seed", type=cli.seed, default=0, help="PRNG seed of the decoding (default 0)")
   parser.add_argument("--data-dir", help="corpus data dir (default $ELECTRIC_BEATS_DATA or data/tfds)")
   parser.add_argument("--out", default="out/frame_vlae_pairs", help="output directory")
   args = parser.parse_args(argv)

@@ -47,7 +47,7 @@ def main(argv):
                               formatter_class=argparse.RawDescriptionHelpFormatter)
   parser.add_argument("--num", type=int, default=10, help="samples per gender (default 10)")
   parser.add_argument("--seconds", type=cli.positive_float, default=4.0, help="seconds per sample (default 4)")
-  parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1], help="PRNG seeds (default 0 1)")
+  parser.add_argument("--seeds", type=cli.seed, nargs="+", default=[0, 1], help="PRNG seeds (default 0 1)")
   parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS),
                       help="routes and options to run (default all)")
   parser.add_argument("--temperature", type=cli.positive_float, help="passed on (default: sample_garble's)")

@@ -42,7 +42,7 @@ def main(argv):
   parser.add_argument("--checkpoint", default=audio.DEFAULT_CHECKPOINT, help=audio.DEFAULT_CHECKPOINT_HELP)
   parser.add_argument("--pairs", type=int, default=5, help="male/female pairs (default 5)")
   parser.add_argument("--steps", type=int, default=7, help="points per path (default 7)")
-  parser.add_argument("--seed", type=int, default=0, help="PRNG seed of the decoding (default 0)")
+  parser.add_argument("--seed", type=cli.seed, default=0, help="PRNG seed of the decoding (default 0)")
   parser.add_argument("--temperature", type=cli.positive_float, default=1.0,
                       help="decoder softmax temperature, > 0 (default 1)")
   parser.add_argument("--data-dir", help="corpus data dir (default $ELECTRIC_BEATS_DATA or data/tfds)")

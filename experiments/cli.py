@@ -52,6 +52,17 @@ def non_negative_float(text):
   return value
 
 
+def seed(text):
+  """argparse type: a PRNG seed, an integer in [0, 2**32) (JAX keys take 32 bits of a seed's entropy here)."""
+  try:
+    value = int(text)
+  except ValueError:
+    raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+  if not 0 <= value < 2 ** 32:
+    raise argparse.ArgumentTypeError(f"must be an integer in [0, 2**32), got {text}")
+  return value
+
+
 def seconds_to_samples(seconds, sample_rate, flag="--seconds"):
   """Rounds a positive length in seconds to samples; at least one.
 

@@ -37,7 +37,7 @@ def main(argv):
   parser.add_argument("--num", type=int, default=20, help="sampled streams per gender (default 20)")
   parser.add_argument("--seconds", type=cli.positive_float, default=4.0, help="seconds per stream (default 4)")
   parser.add_argument("--temperature", type=cli.positive_float, default=0.7, help="prior temperature (default 0.7)")
-  parser.add_argument("--seed", type=int, default=0, help="PRNG seed")
+  parser.add_argument("--seed", type=cli.seed, default=0, help="PRNG seed")
   parser.add_argument("--corpus-config", default="full", help="voices config (default full)")
   parser.add_argument("--data-dir", help="TFDS data dir (default $ELECTRIC_BEATS_DATA or data/tfds)")
   parser.add_argument("--out", default="out/eval_frame_prior", help="output directory")

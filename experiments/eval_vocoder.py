@@ -64,7 +64,7 @@ def main(argv):
                       choices=["validation", "heldout", "unseen"], help="which utterance sets (default all three)")
   parser.add_argument("--corpus-config", default="full", help="voices config of the corpus sets (default full)")
   parser.add_argument("--data-dir", help="TFDS data dir (default $ELECTRIC_BEATS_DATA or data/tfds)")
-  parser.add_argument("--seed", type=int, default=0, help="PRNG seed of the synthesis")
+  parser.add_argument("--seed", type=cli.seed, default=0, help="PRNG seed of the synthesis")
   parser.add_argument("--out", default="out/eval_vocoder", help="output directory (default out/eval_vocoder)")
   args = parser.parse_args(argv)
   if not 1 <= args.per_speaker <= 50:

@@ -181,7 +181,7 @@ def main(argv):
                       "temperature (default 1)")
   parser.add_argument("--vocoder", default=synthesis.SHIPPED_CHECKPOINT,
                       help="frame-rate VLAE: the vocoder that renders the frames (default models/vocoder)")
-  parser.add_argument("--seed", type=int, default=0, help="PRNG seed, shared by every step (default 0)")
+  parser.add_argument("--seed", type=cli.seed, default=0, help="PRNG seed, shared by every step (default 0)")
   parser.add_argument("--checkpoint", default=SHIPPED_FRAME_VLAE,
                       help="a frame-rate VLAE (default: the shipped models/frame_vlae) or an audio VLAE: a training "
                       "workdir, its checkpoints folder or one step's folder")

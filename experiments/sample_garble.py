@@ -170,7 +170,7 @@ def main(argv):
   parser.add_argument("--temperature", type=cli.positive_float, default=None,
                       help="> 0; frames: scales the prior's Gaussian spread (default 0.7); direct: the WaveNet's "
                       "softmax temperature (default 0.9)")
-  parser.add_argument("--seed", type=int, default=0, help="PRNG seed; the same seed gives the same audio")
+  parser.add_argument("--seed", type=cli.seed, default=0, help="PRNG seed; the same seed gives the same audio")
   parser.add_argument("--num", type=int, default=2, help="samples per gender or speaker (default 2)")
   parser.add_argument("--prime", help="an audio file the garble continues from (frames: its frames are read first; "
                       "direct: its last receptive field of sound); the written audio is the continuation")
@@ -196,8 +196,6 @@ def main(argv):
     raise InputError(f"--num must be 1 to 64, got {args.num}")
   if args.seconds > 60:
     raise InputError(f"--seconds {args.seconds:g}: give at most 60")
-  if not 0 <= args.seed < 2 ** 32:
-    raise InputError(f"--seed {args.seed}: give an integer in [0, 2**32)")
   frames_mode = args.mode == "frames"
   if frames_mode and (args.sharpen or args.floor):
     raise InputError("--sharpen and --floor shape the sample-level WaveNet's softmax: give them with --mode direct")

@@ -68,7 +68,7 @@ def main(argv):
   parser.add_argument("--temperature", type=cli.positive_float, default=None,
                       help="> 0; the frame decoder's Gaussian spread (default 0.7) or the WaveNet's softmax "
                       "temperature (default 1)")
-  parser.add_argument("--seed", type=int, default=0, help="PRNG seed; the same seed gives the same audio")
+  parser.add_argument("--seed", type=cli.seed, default=0, help="PRNG seed; the same seed gives the same audio")
   parser.add_argument("--checkpoint", default=interpolate.SHIPPED_FRAME_VLAE,
                       help="a frame-rate VLAE (default: the shipped models/frame_vlae) or an audio VLAE: a training "
                       "workdir, its checkpoints folder or one step's folder")

@@ -47,7 +47,7 @@ def parse_args(argv):
   parser.add_argument("--n-fft", type=int, default=DEFAULTS.n_fft, help="STFT frame length (samples)")
   parser.add_argument("--hop", type=int, default=DEFAULTS.hop, help="STFT hop (samples)")
   parser.add_argument("--sample-rate", type=int, default=22050, help="Hz; both clips are resampled to it")
-  parser.add_argument("--seed", type=int, default=DEFAULTS.seed)
+  parser.add_argument("--seed", type=cli.seed, default=DEFAULTS.seed)
   return parser.parse_args(argv)
 
 

@@ -70,7 +70,7 @@ def main(argv):
   parser.add_argument("--learning-rate", type=cli.positive_float, default=1e-3, help="Adam step size, in sample units")
   parser.add_argument("--init", choices=["content", "noise"], default="content", help="starting waveform")
   parser.add_argument("--seconds", type=cli.positive_float, default=4.0, help="use at most this much of each clip")
-  parser.add_argument("--seed", type=int, default=0, help="seed of the noise start")
+  parser.add_argument("--seed", type=cli.seed, default=0, help="seed of the noise start")
   parser.add_argument("--data-dir", help=f"TFDS data dir (default: ${corpora.DATA_DIR_ENV} or {corpora.DEFAULT_DATA_DIR})")
   args = parser.parse_args(argv)
   if args.steps < 1:

@@ -35,7 +35,7 @@ def main(argv):
   shift.add_argument("--f0-scale", type=cli.positive_float, default=1.0, help="multiply F0 by this factor")
   parser.add_argument("--temperature", type=cli.positive_float, default=1.0,
                       help="softmax temperature of an autoregressive vocoder (default 1)")
-  parser.add_argument("--seed", type=int, default=0, help="PRNG seed; the same seed gives the same audio")
+  parser.add_argument("--seed", type=cli.seed, default=0, help="PRNG seed; the same seed gives the same audio")
   parser.add_argument("--checkpoint", default=synthesis.SHIPPED_CHECKPOINT,
                       help="vocoder training workdir or checkpoint folder (default: the shipped models/vocoder)")
   args = parser.parse_args(argv)

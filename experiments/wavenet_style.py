@@ -70,7 +70,7 @@ def main(argv):
                       "lowers the objective. The joint relaxation ignores --init and starts from uniform logits")
   parser.add_argument("--seconds", type=cli.positive_float, default=1.0, help="use at most this much of each clip")
   parser.add_argument("--gender", choices=["female", "male"], help="condition the WaveNet on a gender (default none)")
-  parser.add_argument("--seed", type=int, default=0)
+  parser.add_argument("--seed", type=cli.seed, default=0)
   parser.add_argument("--checkpoint", default=pretrained.SHIPPED_CHECKPOINT, help="WaveNet checkpoint")
   args = parser.parse_args(argv)
   for name in ("block", "steps", "sweeps", "joint_steps"):

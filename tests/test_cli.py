@@ -120,3 +120,11 @@ def test_an_output_folder_named_like_a_file_is_refused_and_not_made(tmp_path):
     assert not (tmp_path / name).exists()
   cli.make_output_dir(str(tmp_path / "take.2"))  # a dot alone does not make a file name
   assert (tmp_path / "take.2").is_dir()
+
+
+def test_a_seed_is_an_integer_of_32_bits():
+  import argparse
+  assert cli.seed("0") == 0 and cli.seed(str(2 ** 32 - 1)) == 2 ** 32 - 1
+  for bad in ("-1", str(2 ** 32), "99999999999999999999999", "1.5", "x"):
+    with pytest.raises(argparse.ArgumentTypeError):
+      cli.seed(bad)
