@@ -5,6 +5,7 @@ given `sample_rate` in Hz unless its docstring says otherwise.
 """
 
 import os
+import struct
 
 import librosa
 import numpy as np
@@ -14,6 +15,27 @@ from dsp.errors import InputError
 from dsp.files import atomic_path
 
 _FORMATS_HINT = "give a WAV, FLAC or OGG file"
+
+
+def wav_declared_frames(path):
+  """The frame count a RIFF/WAVE file's header declares, or None (not a WAV, or a streamed size of 0 or 2**32-1).
+
+  libsndfile reads a truncated WAV without a word, so `load_audio` compares
+  what it read against this.
+  """
+  with open(path, "rb") as file:
+    head = file.read(65536)
+  if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+    return None
+  position, block_align = 12, None
+  while position + 8 <= len(head):
+    chunk, size = head[position:position + 4], struct.unpack("<I", head[position + 4:position + 8])[0]
+    if chunk == b"fmt " and position + 22 <= len(head):
+      block_align = struct.unpack("<H", head[position + 20:position + 22])[0]
+    if chunk == b"data":
+      return None if not block_align or size in (0, 0xFFFFFFFF) else size // block_align
+    position += 8 + size + (size & 1)
+  return None
 
 
 def load_audio(path, sample_rate):
@@ -28,7 +50,8 @@ def load_audio(path, sample_rate):
 
   Raises:
     InputError: missing path, a directory, an empty or unreadable file, no
-      samples, or NaN/inf samples.
+      samples, a WAV with fewer samples than its header declares, or
+      NaN/inf samples.
   """
   path = os.fspath(path)
   if not os.path.exists(path):
@@ -43,6 +66,10 @@ def load_audio(path, sample_rate):
     raise InputError(f"{path}: not a readable audio file ({error}); {_FORMATS_HINT}") from None
   if data.shape[0] == 0:
     raise InputError(f"{path}: holds no samples; {_FORMATS_HINT} with sound in it")
+  declared = wav_declared_frames(path)
+  if declared is not None and data.shape[0] < declared:
+    raise InputError(f"{path}: truncated, {data.shape[0]} of the {declared} samples its header declares; "
+                     "copy or export the file again")
   if not np.all(np.isfinite(data)):
     raise InputError(f"{path}: holds NaN or infinite samples; re-export it as PCM")
   audio = data.mean(axis=1)

@@ -79,12 +79,26 @@ def test_load_audio_bad_inputs_raise_one_line_errors(tmp_path):
   sf.write(inf, np.array([0.0, np.inf, 0.1], np.float32), RATE, subtype="FLOAT")
   no_samples = tmp_path / "zero.wav"
   sf.write(no_samples, np.zeros(0, np.float32), RATE)
+  whole = tmp_path / "whole.wav"
+  sf.write(whole, np.full(16000, 0.1, np.float32), RATE, subtype="PCM_16")
+  truncated = tmp_path / "truncated.wav"
+  truncated.write_bytes(whole.read_bytes()[:-12000])  # a copy cut short: 10,000 of 16,000 samples
   cases = {empty: "empty", text: "not a readable audio file", nan: "NaN", inf: "NaN",
-           no_samples: "no samples", tmp_path: "directory", tmp_path / "missing.wav": "no such file"}
+           no_samples: "no samples", tmp_path: "directory", tmp_path / "missing.wav": "no such file",
+           truncated: "truncated, 10000 of the 16000 samples its header declares"}
   for path, phrase in cases.items():
     with pytest.raises(InputError, match=phrase) as error:
       dsp.load_audio(path, RATE)
     assert "\n" not in str(error.value)
+
+
+def test_declared_frames_of_a_wav_and_none_for_other_files(tmp_path):
+  for subtype, channels in (("PCM_16", 1), ("PCM_24", 2), ("FLOAT", 1)):
+    path = tmp_path / f"{subtype}.wav"
+    sf.write(path, np.zeros((123, channels), np.float32), RATE, subtype=subtype)
+    assert dsp.audio.wav_declared_frames(path) == 123
+  sf.write(tmp_path / "a.flac", np.zeros(50, np.float32), RATE)
+  assert dsp.audio.wav_declared_frames(tmp_path / "a.flac") is None
 
 
 def test_save_audio_is_atomic_and_round_trips(tmp_path):
