@@ -6,6 +6,7 @@ import optax
 
 import corpora
 from corpora import tagging
+from dsp.errors import InputError
 from tagger.model import build_model
 from training.loop import train
 
@@ -60,6 +61,10 @@ def train_and_evaluate(config, workdir):
   model = build_model(saved_config)
   train_clips = tagging.preload(corpora.load_split(data.name, data.config, "train", data.data_dir))
   validation_clips = tagging.preload(corpora.load_split(data.name, data.config, "validation", data.data_dir))
+  longest = int(train_clips.lengths.max())
+  if data.crop > longest:
+    raise InputError(f"data.crop is {data.crop} samples, longer than every training clip of {data.name}/"
+                     f"{data.config} (the longest has {longest}); give --config.data.crop={longest} or less")
 
   def train_batch(step):
     return tagging.train_batch(train_clips, config.train.seed, step, data.batch_size, data.crop)

@@ -216,3 +216,12 @@ def test_train_tagger_command_trains_resumes_and_refuses_a_config_typo(music_dir
   typo = subprocess.run(command[:-1] + ["--config.train.num_stepz=5"], cwd=REPO_ROOT, capture_output=True,
                         text=True, check=False)
   assert typo.returncode == 2 and typo.stderr.count("\n") == 1 and "did you mean 'num_steps'" in typo.stderr
+
+
+def test_a_crop_longer_than_every_training_clip_is_refused_before_the_workdir(music_dir, tmp_path):
+  config = tagger_music.get_config("smoke")
+  config.data.data_dir = music_dir
+  config.data.crop = 10_000_000
+  with pytest.raises(InputError, match="data.crop is 10000000 samples, longer than every training clip"):
+    train_and_evaluate(config, str(tmp_path / "run"))
+  assert not (tmp_path / "run").exists()
