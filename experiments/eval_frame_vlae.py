@@ -4,7 +4,8 @@
 
 For each checkpoint: the negative ELBO, reconstruction and KL on fixed
 validation windows (3 s, the decoder reading its input with its own input
-dropout), and three linear probes of the posterior mean of z (see
+dropout), the reconstruction gained from a window's own z over another
+window's (zero when the decoder ignores z), and three linear probes of the posterior mean of z (see
 vlae/frame_evaluation.py): median log-F0 (R^2 on unheard voices), gender
 (accuracy on unheard voices) and the 14 training speakers (cross-validated).
 Two baseline rows come first: the first checkpoint's encoder at random
@@ -77,12 +78,12 @@ def main(argv):
     rows.append(row)
   fmt = lambda row, key, spec: format(row[key], spec) if key in row else "-"
   print("\n| representation | decoder input dropout | -ELBO bits/frame | reconstruction bits/frame | "
-        "KL bits/3 s | pitch R^2, unheard | gender, unheard | speaker (14), validation |")
-  print("|---|---|---|---|---|---|---|---|")
+        "KL bits/3 s | gain from own z, bits/frame | pitch R^2, unheard | gender, unheard | speaker (14), validation |")
+  print("|---|---|---|---|---|---|---|---|---|")
   for row in rows:
     print(f"| {row['name']} | {fmt(row, 'decoder_input_dropout', 'g')} | "
           f"{fmt(row, 'negative_elbo_bits_per_frame', '.2f')} | {fmt(row, 'reconstruction_bits_per_frame', '.2f')} | "
-          f"{fmt(row, 'kl_bits_per_window', '.1f')} | {row['pitch_r2']:.3f} | {row['gender_accuracy']:.1%} | "
+          f"{fmt(row, 'kl_bits_per_window', '.1f')} | {fmt(row, 'z_gain_bits_per_frame', '.2f')} | {row['pitch_r2']:.3f} | {row['gender_accuracy']:.1%} | "
           f"{row['speaker_accuracy']:.1%} |")
   if args.out:
     dsp.save_json(args.out, {"checkpoints": args.checkpoint, "unseen_per_voice": args.unseen_per_voice,

@@ -155,6 +155,7 @@ def test_eval_frame_vlae_prints_baselines_and_the_model_and_writes_json(smoke_mo
   assert result["unheard_utterances"] > 7  # the small corpus's held-out speakers plus one per unseen variant
   model_row = result["rows"][2]
   assert model_row["decoder_input_dropout"] == 0.5 and np.isfinite(model_row["negative_elbo_bits_per_frame"])
+  assert np.isfinite(model_row["z_gain_bits_per_frame"])
   assert model_row["negative_elbo_bits_per_frame"] >= model_row["reconstruction_bits_per_frame"]  # KL >= 0
   assert [set(row) >= {"pitch_r2", "gender_accuracy", "speaker_accuracy"} for row in result["rows"]] == [True] * 3
   with pytest.raises(SystemExit) as exit_info:

@@ -121,27 +121,43 @@ def probe_scores(fit_set, fit_features, unheard, unheard_features):
 
 
 def validation_elbo(model, params, data, num_batches, batch_size, length):
-  """{negative_elbo_bits_per_frame, reconstruction_bits_per_frame, kl_bits_per_window} on fixed validation windows.
+  """The ELBO's terms on fixed validation windows, and how much the decoder relies on z.
 
   The decoder reads its input with the model's own input dropout (fixed keys),
-  as it does when decoding; the KL is the plain one (no free bits).
+  as it does when decoding; the KL is the plain one (no free bits). The gain
+  from z compares the reconstruction at each window's posterior mean with
+  that at the posterior mean of the next window of the batch (another
+  utterance): what the decoder loses when z is someone else's; zero for a
+  decoder that ignores z.
+
+  Returns:
+    {negative_elbo_bits_per_frame, reconstruction_bits_per_frame,
+     kl_bits_per_window, z_gain_bits_per_frame}.
   """
   loaded = load_frames(data, "validation")
-  terms = jax.jit(lambda params, batch, key: model.apply(params, batch["frames"], batch["mask"], key, 0.0))
+
+  def terms(params, batch, key):
+    frames, mask = batch["frames"], batch["mask"]
+    out = model.apply(params, frames, mask, key, 0.0)
+    mean = model.apply(params, frames, mask, method="encode")[0]
+    decode = lambda z: model.apply(params, frames, mask, z, jax.random.split(key)[1], method="reconstruction")
+    return out, decode(mean) - decode(jnp.roll(mean, 1, axis=0))
+
+  terms = jax.jit(terms)
   params = jax.tree.map(jnp.asarray, params)
-  reconstruction, kl, frames = 0.0, 0.0, 0.0
-  windows = 0
+  reconstruction, kl, frames, gain, windows = 0.0, 0.0, 0.0, 0.0, 0
   for index, batch in enumerate(validation_windows(loaded, VALIDATION_SEED, num_batches, batch_size, length)):
-    out = terms(params, {k: jnp.asarray(batch[k]) for k in ("frames", "mask")},
-                jax.random.fold_in(jax.random.key(VALIDATION_SEED), index))
+    out, z_gain = terms(params, {k: jnp.asarray(batch[k]) for k in ("frames", "mask")},
+                        jax.random.fold_in(jax.random.key(VALIDATION_SEED), index))
     reconstruction += float(jnp.sum(out.reconstruction))
     kl += float(jnp.sum(out.kl))
     frames += float(jnp.sum(out.frames))
+    gain += float(jnp.sum(z_gain))
     windows += batch_size
   bits = 1.0 / np.log(2.0)
   return {"negative_elbo_bits_per_frame": bits * (kl - reconstruction) / frames,
           "reconstruction_bits_per_frame": -bits * reconstruction / frames,
-          "kl_bits_per_window": bits * kl / windows}
+          "kl_bits_per_window": bits * kl / windows, "z_gain_bits_per_frame": bits * gain / frames}
 
 
 def corpus_of(labels, data_dir):

@@ -73,6 +73,13 @@ class FrameVlae(nn.Module):
     absent = jnp.full((z.shape[0],), -1, jnp.int32)
     return self.decoder(previous_frames, absent, absent, z)
 
+  def reconstruction(self, frames, mask, z, key):
+    """log p(frames | z) [B] in nats, summed over real frames; previous frames blanked as in training (`key`)."""
+    previous = jnp.pad(frames[:, :-1], ((0, 0), (1, 0), (0, 0)))
+    keep = jax.random.bernoulli(key, 1.0 - self.decoder_input_dropout, previous.shape[:2])
+    output = self.decode_output(jnp.where(keep[..., None], previous, 0.0), z)
+    return jnp.sum(prior_lib.log_likelihood(output, frames) * mask, axis=1)
+
   def __call__(self, frames, mask, key, free_bits=0.0):
     """The ELBO terms of windows of frames [B, T, C] (mask [B, T]).
 
@@ -82,13 +89,9 @@ class FrameVlae(nn.Module):
     z_key, dropout_key = jax.random.split(key)
     mean, log_std = self.encode(frames, mask)
     z = mean + jnp.exp(log_std) * jax.random.normal(z_key, mean.shape)
-    previous = jnp.pad(frames[:, :-1], ((0, 0), (1, 0), (0, 0)))
-    keep = jax.random.bernoulli(dropout_key, 1.0 - self.decoder_input_dropout, previous.shape[:2])
-    previous = jnp.where(keep[..., None], previous, 0.0)
-    output = self.decode_output(previous, z)
 
     # Reconstruction: log p(x | z) of every real frame.
-    reconstruction = jnp.sum(prior_lib.log_likelihood(output, frames) * mask, axis=1)
+    reconstruction = self.reconstruction(frames, mask, z, dropout_key)
     # KL to the standard normal prior, in closed form per dimension.
     kl_per_dim = 0.5 * (jnp.square(mean) + jnp.exp(2 * log_std) - 1.0) - log_std
     kl = jnp.sum(kl_per_dim, axis=1)
