@@ -4,7 +4,12 @@
     python -m experiments.train_frame_vlae --config experiments/configs/frame_vlae_voices.py:smoke --workdir /tmp/smoke
 
 Variants: "default" (voices/full) and "smoke" (tiny, voices/small, a few
-steps, for tests). Expected result and commands: see docs/vae_vlae.md.
+steps, for tests). Expected result (the shipped models/frame_vlae, 2,500
+steps, about 26 min on 2 cores): `eval_frame_vlae` gives a KL of 83 bits per
+3 s window, 36 bits per frame gained from z, pitch R^2 0.99 on unheard
+voices; `benchmarks.bench_frame_vlae_interpolation` gives 10 of 10 paths
+voiced and rising (Spearman 1.00), both ends within 15% on 8 of 10. More in
+docs/vae_vlae.md.
 """
 
 import ml_collections
