@@ -43,8 +43,6 @@ def main(argv):
     raise InputError(f"--pitch-shift {args.pitch_shift:g}: give at most 24 semitones either way")
   if not 0.25 <= args.f0_scale <= 4.0:
     raise InputError(f"--f0-scale {args.f0_scale:g}: give a factor between 0.25 and 4")
-  if not 0 <= args.seed < 2 ** 32:
-    raise InputError(f"--seed {args.seed}: give an integer in [0, 2**32)")
   cli.check_output_file(args.out, (".wav",))
   model, params, _ = synthesis.load_vocoder(args.checkpoint)
   audio, features = synthesis.analyse_recording(args.input, SAMPLE_RATE)

@@ -28,7 +28,7 @@ from sklearn.preprocessing import StandardScaler
 
 import corpora
 from corpora.schema import SAMPLE_RATE
-from corpora.voices import render, roster, sentences
+from corpora.voices import render, roster
 from dsp import frames as frames_lib
 from frameprior.train import load_frames, validation_windows
 from vlae import probe
@@ -70,16 +70,12 @@ def split_utterances(data, split):
 
 def unseen_variant_utterances(per_voice):
   """Utterances of every `roster.UNSEEN_VARIANTS` voice, `per_voice` sentences each, rendered now."""
-  texts = list(enumerate(sentences.make_sentences(per_voice, UNSEEN_SENTENCE_SEED)))
+  clips = render.unseen_variant_clips(per_voice, UNSEEN_SENTENCE_SEED)
+  voices = [voice for voice, _ in clips]
   genders = corpora.gender_names()
-  features, gender, speaker = [], [], []
-  for index, voice in enumerate(roster.UNSEEN_VARIANTS):
-    for utterance in render.render(voice, texts):
-      audio = utterance.pcm.astype(np.float32) / 32768.0
-      features.append(frames_lib.frame_features(audio, SAMPLE_RATE))
-      gender.append(genders.index(voice.gender))
-      speaker.append(index)
-  return _utterances(features, gender, speaker)
+  return _utterances([frames_lib.frame_features(audio, SAMPLE_RATE) for _, audio in clips],
+                     [genders.index(voice.gender) for voice in voices],
+                     [roster.UNSEEN_VARIANTS.index(voice) for voice in voices])
 
 
 def concatenate(*sets):

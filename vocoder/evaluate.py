@@ -11,7 +11,7 @@ and resynthesis (pyworld: Harvest, CheapTrick, D4C) is the DSP reference row.
 import numpy as np
 import pyworld
 
-from corpora.voices import render, roster, sentences
+from corpora.voices import render
 from vocoder import metrics as metrics_lib
 
 METRICS = ("vuv_error_pct", "gross_pitch_error_pct", "f0_rmse_cents", "log_spectral_distance_db")
@@ -37,9 +37,8 @@ def score(reference, output, sample_rate):
 
 def unseen_utterances(per_speaker):
   """[(speaker name, gender, [n] float32 audio at 16 kHz)] of the unseen engine variants."""
-  texts = list(enumerate(sentences.make_sentences(per_speaker, UNSEEN_SENTENCE_SEED)))
-  return [(u.speaker.name, u.speaker.gender, u.pcm.astype(np.float32) / 32768.0)
-          for speaker in roster.UNSEEN_VARIANTS for u in render.render(speaker, texts)]
+  return [(voice.name, voice.gender, audio)
+          for voice, audio in render.unseen_variant_clips(per_speaker, UNSEEN_SENTENCE_SEED)]
 
 
 def summarise(rows):

@@ -15,6 +15,7 @@ import tqdm
 import dsp
 from corpora import schema
 from corpora.voices import engines, roster
+from corpora.voices import sentences as sentence_lib
 
 # F0 is measured at 8 kHz: pYIN's default 256-sample hop is then 32 ms, half
 # the cost of 16 kHz and ample for a median over a whole utterance.
@@ -92,3 +93,15 @@ def render_all(speakers, sentences, processes, description):
       bar.update(len(chunk))
   order = {speaker.name: rank for rank, speaker in enumerate(speakers)}
   return sorted(utterances, key=lambda utterance: (order[utterance.speaker.name], utterance.index))
+
+
+def unseen_variant_clips(per_voice, sentence_seed):
+  """[(roster.Speaker, [n] float32 audio at 16 kHz)] of every UNSEEN_VARIANTS voice, `per_voice` sentences each.
+
+  The voices are in no split of any corpus config; the sentences come from
+  their own seed, so that no corpus text is spoken either.
+  """
+  texts = list(enumerate(sentence_lib.make_sentences(per_voice, sentence_seed)))
+  return [(voice, utterance.pcm.astype(np.float32) / 32768.0)
+          for voice in roster.UNSEEN_VARIANTS for utterance in render(voice, texts)]
+
