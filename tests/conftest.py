@@ -9,10 +9,15 @@ through the shared loop; those that do not build a corpus carry
 
 import os
 
-import numpy as np
-import pytest
+# The tests' tiny programs spend most of their time in XLA's LLVM backend, not in running: compile them
+# unoptimised (set before JAX starts its backend; commands the tests start inherit it).
+if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
+  os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0").strip()
 
-import corpora
+import numpy as np  # noqa: E402 (after the XLA flags)
+import pytest  # noqa: E402
+
+import corpora  # noqa: E402
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY_WAVENET = dict(num_stacks=2, layers_per_stack=3, residual_channels=8, gate_channels=8, skip_channels=16,
