@@ -4,7 +4,8 @@
 # holding the pinned wheels and the project itself. Works with a distribution's
 # python3 (3.11, 3.12) and with a pyenv one; PEP 668 does not apply to a venv.
 #
-#   bash install.sh                      # then: .venv/bin/python -m pytest
+#   bash install.sh                      # then: .venv/bin/python -m experiments.sample_garble ...
+#   bash install.sh --tests              # also Chromium, which the slow tier's listening-page test drives
 #   PYTHON=/usr/bin/python3.12 bash install.sh
 #
 # Exit status 2, with one line saying what is missing, when apt, python3, its
@@ -15,6 +16,12 @@ fail() { echo "install.sh: $*" >&2; exit 2; }
 
 APT_PACKAGES=(flite festival festvox-us-slt-hts festvox-kallpc16k festvox-kdlpc16k
               espeak-ng sox libsndfile1 fluidsynth fluid-soundfont-gm)
+for argument in "$@"; do
+  case "$argument" in
+    --tests) APT_PACKAGES+=(chromium) ;;
+    *) fail "unknown option $argument: the one option is --tests (also install Chromium for the test suite)" ;;
+  esac
+done
 missing=()
 for package in "${APT_PACKAGES[@]}"; do
   dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
