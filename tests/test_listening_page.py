@@ -59,3 +59,13 @@ def test_an_existing_folder_that_is_no_page_is_refused_and_left_alone(tmp_path):
   with pytest.raises(InputError, match="--tagger and --tag go together"):
     listening_page.main(["--tagger", "runs/x", "--out", str(tmp_path / "page")])
   assert not (tmp_path / "page").exists()
+
+
+def test_a_missing_shipped_model_is_one_line_and_leaves_no_page(tmp_path, monkeypatch, capsys):
+  from experiments import cli, sample_garble
+  monkeypatch.setattr(sample_garble, "SHIPPED_PRIOR", str(tmp_path / "no_prior"))
+  with pytest.raises(SystemExit) as exit_info:
+    cli.run(listening_page.main, ["--out", str(tmp_path / "page")])
+  error = capsys.readouterr().err
+  assert exit_info.value.code == 2 and error.count("\n") == 1 and "no_prior" in error
+  assert os.listdir(tmp_path) == []  # neither the page nor its staging folder
