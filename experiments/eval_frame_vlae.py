@@ -23,16 +23,7 @@ from tqdm import tqdm
 import dsp
 from dsp.errors import InputError
 from experiments import cli
-from training.checkpoint import load_model_checkpoint
 from vlae import frame_evaluation, frame_vlae
-
-
-def load_frame_vlae(path):
-  """(model, params, labels) of a frame VLAE checkpoint; InputError for any other model."""
-  model_config, params, labels = load_model_checkpoint(path)
-  if model_config.get("architecture") != "frame_vlae":
-    raise InputError(f"{path}: not a frame-rate VLAE checkpoint; give one written by experiments.train_frame_vlae")
-  return frame_vlae.build_frame_vlae(model_config), params, labels
 
 
 def main(argv):
@@ -51,7 +42,7 @@ def main(argv):
                      f"and {args.batches}")
   if args.out:
     cli.check_output_file(args.out, (".json",))
-  models = [(path,) + load_frame_vlae(path) for path in args.checkpoint]
+  models = [(path,) + frame_vlae.load_frame_vlae(path) for path in args.checkpoint]
   data = frame_evaluation.corpus_of(models[0][3], args.data_dir)
   fit_set = frame_evaluation.split_utterances(data, "validation")
   unheard = frame_evaluation.split_utterances(data, "heldout_speakers")

@@ -95,8 +95,7 @@ def frame_gender_means(model, params, labels, data_dir):
 
 def frame_route(args):
   """Interpolation with a frame-rate VLAE, rendered by the vocoder; writes and prints as `main` says."""
-  model_config, params, labels = load_model_checkpoint(args.checkpoint)
-  model = frame_vlae.build_frame_vlae(model_config)
+  model, params, labels = frame_vlae.load_frame_vlae(args.checkpoint)
   vocoder, vocoder_params, _ = synthesis.load_vocoder(args.vocoder)
   seconds = 2.7 if args.seconds is None else args.seconds
   temperature = 0.7 if args.temperature is None else args.temperature

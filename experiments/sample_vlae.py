@@ -31,8 +31,7 @@ from vocoder import synthesis
 
 def frame_vlae_route(args):
   """Loads the frame-rate VLAE and the vocoder; returns `num_samples -> [num, num_samples] audio`, z ~ N(0, I)."""
-  model_config, params, _ = load_model_checkpoint(args.checkpoint)
-  model = frame_vlae.build_frame_vlae(model_config)
+  model, params, _ = frame_vlae.load_frame_vlae(args.checkpoint)
   vocoder, vocoder_params, _ = synthesis.load_vocoder(args.vocoder)
   return lambda num_samples: _frame_vlae_draws(args, num_samples, model, params, vocoder, vocoder_params)
 

@@ -12,7 +12,7 @@ import dsp
 from dsp import frames as frames_lib
 from experiments import cli, eval_frame_vlae, interpolate, sample_vlae
 from frameprior import model as prior_lib
-from vlae import frame_evaluation, frame_vlae
+from vlae import frame_evaluation, frame_vlae, probe
 
 TINY = dict(frame_channels=27, latent_channels=3, encoder_channels=8, hidden_channels=8, embedding_channels=4,
             decoder_input_dropout=0.0)
@@ -194,8 +194,8 @@ def test_pitch_probe_r2_is_high_for_a_linear_code_and_near_zero_for_noise():
   target = rng.normal(5.0, 0.3, 300)
   coded = np.stack([target, rng.normal(size=300), rng.normal(size=300)], axis=1) @ rng.normal(size=(3, 6))
   noise = rng.normal(size=(300, 6))
-  assert frame_evaluation.r2_probe(coded[:200], target[:200], coded[200:], target[200:]) > 0.99
-  assert frame_evaluation.r2_probe(noise[:200], target[:200], noise[200:], target[200:]) < 0.1
+  assert probe.r2_probe(coded[:200], target[:200], coded[200:], target[200:]) > 0.99
+  assert probe.r2_probe(noise[:200], target[:200], noise[200:], target[200:]) < 0.1
 
 
 def test_probe_utterances_keep_those_with_enough_voiced_frames_and_their_median_log_f0():

@@ -22,9 +22,6 @@ import types
 import jax
 import jax.numpy as jnp
 import numpy as np
-from sklearn.linear_model import RidgeCV
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
 import corpora
 from corpora.schema import SAMPLE_RATE
@@ -102,16 +99,9 @@ def untrained_parameters(model, seed=0):
   return {"params": dict(params["params"], encoder=dict(encoder, **{output: dict(encoder[output], kernel=drawn)}))}
 
 
-def r2_probe(train_features, train_targets, test_features, test_targets):
-  """R^2 on the test set of a ridge regression (penalty by cross-validation) fit on the training set."""
-  regression = make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(-3, 3, 13)))
-  regression.fit(train_features, train_targets)
-  return float(regression.score(test_features, test_targets))
-
-
 def probe_scores(fit_set, fit_features, unheard, unheard_features):
   """{pitch_r2, gender_accuracy, speaker_accuracy} of one representation; see the module docstring."""
-  return {"pitch_r2": r2_probe(fit_features, fit_set.median_log_f0, unheard_features, unheard.median_log_f0),
+  return {"pitch_r2": probe.r2_probe(fit_features, fit_set.median_log_f0, unheard_features, unheard.median_log_f0),
           "gender_accuracy": probe.probe_accuracy(fit_features, fit_set.gender, unheard_features, unheard.gender),
           "speaker_accuracy": probe.cross_validated_accuracy(fit_features, fit_set.speaker)}
 
@@ -122,7 +112,7 @@ def validation_elbo(model, params, data, num_batches, batch_size, length):
   The decoder reads its input with the model's own input dropout (fixed keys),
   as it does when decoding; the KL is the plain one (no free bits). The gain
   from z compares the reconstruction at each window's posterior mean with
-  that at the posterior mean of the next window of the batch (another
+  that at the posterior mean of the window before it in the batch (another
   utterance): what the decoder loses when z is someone else's; zero for a
   decoder that ignores z.
 

@@ -17,7 +17,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from dsp.errors import InputError
 from frameprior import model as prior_lib
+from training.checkpoint import load_model_checkpoint
 from vocoder import features as features_lib
 
 
@@ -103,6 +105,14 @@ class FrameVlae(nn.Module):
 def build_frame_vlae(model_config):
   """A FrameVlae from a dict of its fields (a ConfigDict, or JSON read back from a checkpoint)."""
   return FrameVlae(**dict(model_config))
+
+
+def load_frame_vlae(path):
+  """(model, params, labels) of a frame VLAE checkpoint; InputError for any other model."""
+  model_config, params, labels = load_model_checkpoint(path)
+  if model_config.get("architecture") != "frame_vlae":
+    raise InputError(f"{path}: not a frame-rate VLAE checkpoint; give one written by experiments.train_frame_vlae")
+  return build_frame_vlae(model_config), params, labels
 
 
 def decoder_of(model):

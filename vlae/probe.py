@@ -2,13 +2,14 @@
 
 A linear probe asks how much a representation knows: a logistic regression
 (scikit-learn) from the posterior mean of the global latent to a label
-(gender, speaker), trained on one set of utterances and scored on another.
+(gender, speaker), or a ridge regression to a number (median log-F0),
+trained on one set of utterances and scored on another.
 """
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from sklearn.linear_model import LogisticRegression
+from sklearn.linear_model import LogisticRegression, RidgeCV
 from sklearn.model_selection import StratifiedKFold, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -64,6 +65,18 @@ def probe_accuracy(train_features, train_labels, test_features, test_labels):
   """
   classifier = _classifier().fit(train_features, train_labels)
   return float(np.mean(classifier.predict(test_features) == test_labels))
+
+
+def r2_probe(train_features, train_targets, test_features, test_targets):
+  """R^2 on the test set of a ridge regression (penalty by cross-validation) fit on the training set.
+
+  Args:
+    train_features, test_features: [N, D] float32.
+    train_targets, test_targets: [N] float.
+  """
+  regression = make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(-3, 3, 13)))
+  regression.fit(train_features, train_targets)
+  return float(regression.score(test_features, test_targets))
 
 
 def cross_validated_accuracy(features, labels, folds=5, seed=0):
