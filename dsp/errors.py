@@ -5,8 +5,11 @@ what to do; command-line entry points print it as one line and exit with
 status 2. A training run stopped by a signal raises `StoppedBySignal` after
 saving its checkpoint; commands exit with 128 + the signal's number (130 for
 SIGINT, 143 for SIGTERM), as a shell reports a process the signal killed, so
-that a scheduler can tell a stopped run from a finished one.
+that a scheduler can tell a stopped run from a finished one. A full disk is
+bad input too (exit 2): the user must free space or choose another folder.
 """
+
+import errno
 
 
 class InputError(ValueError):
@@ -20,3 +23,9 @@ class StoppedBySignal(Exception):
     super().__init__(f"stopped by signal {signum}")
     self.signum = int(signum)
     self.state = state
+
+
+def is_disk_full(error):
+  """Whether an exception reports a full disk: an OSError with ENOSPC, or a wrapped one (tensorstore, via Orbax,
+  raises ValueError("... No space left on device ..."))."""
+  return getattr(error, "errno", None) == errno.ENOSPC or "No space left on device" in str(error)

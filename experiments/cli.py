@@ -10,7 +10,7 @@ import tempfile
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from dsp.errors import InputError, StoppedBySignal
+from dsp.errors import InputError, StoppedBySignal, is_disk_full
 from dsp.files import make_dir
 
 
@@ -152,8 +152,8 @@ def unknown_config_field(argv, error):
 
 
 def run(main, argv=None):
-  """Calls `main(argv)`; an `InputError` prints `error: ...` to stderr and exits 2; a run stopped by a signal
-  exits 128 + its number."""
+  """Calls `main(argv)`; an `InputError` or a full disk prints `error: ...` to stderr and exits 2; a run stopped
+  by a signal exits 128 + its number."""
   try:
     main(sys.argv[1:] if argv is None else argv)
   except InputError as error:
@@ -164,6 +164,13 @@ def run(main, argv=None):
   except KeyboardInterrupt:
     print("error: interrupted", file=sys.stderr)
     sys.exit(130)
+  except Exception as error:
+    if not is_disk_full(error):
+      raise
+    where = f" writing {error.filename}" if getattr(error, "filename", None) else ""
+    print(f"error: no space left on device{where}; free some space or choose another folder, then rerun",
+          file=sys.stderr)
+    sys.exit(2)
 
 
 def run_absl(main):

@@ -16,7 +16,7 @@ import pytest
 
 import dsp
 from dsp.errors import InputError, StoppedBySignal
-from training.checkpoint import load_model_checkpoint, locate_checkpoint
+from training.checkpoint import checkpoint_totals, load_model_checkpoint, locate_checkpoint
 from training import metrics
 from training.loop import train
 from wavenet import loss as loss_lib
@@ -99,8 +99,8 @@ def test_resume_after_a_signal_is_bit_for_bit(tmp_path):
   assert int(resumed.step) == 20
   for a, b in zip(jax.tree.leaves(straight.params), jax.tree.leaves(resumed.params)):
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
-  totals = metrics.run_totals(tmp_path / "resumed")
-  assert (totals["runs"], totals["steps"]) == (2, 20) and totals["wall_s"] > 0
+  totals = checkpoint_totals(tmp_path / "resumed")
+  assert (totals["runs"], totals["step"]) == (2, 20) and totals["wall_s"] > 0
   config, params, labels = load_model_checkpoint(tmp_path / "resumed")
   assert config["layers_per_stack"] == 4 and labels == {"speaker": ["low", "high"]}
   np.testing.assert_array_equal(params["params"]["skip_kernel"], np.asarray(resumed.params["params"]["skip_kernel"]))

@@ -6,9 +6,13 @@ one CPU, eight GPUs or a TPU slice; launched with JAX_COORDINATOR_ADDRESS set,
 each process feeds its own rows of the global batch.
 """
 
+import contextlib
+import errno
+import fcntl
 import math
 import os
 import signal
+import sys
 import time
 
 import jax
@@ -16,11 +20,13 @@ import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec
 from tqdm import tqdm
 
-from dsp.errors import InputError, StoppedBySignal
+from dsp.errors import InputError, StoppedBySignal, is_disk_full
 from dsp.files import make_dir, save_json
 from training import state as state_lib
 from training.checkpoint import Checkpointer
-from training.metrics import MetricWriter, run_totals
+from training.metrics import MetricWriter
+
+BLOWUP_FACTOR = 10.0  # a parameter norm this many times its value at the last checkpoint means divergence
 
 
 def maybe_initialize_distributed():
@@ -82,6 +88,41 @@ class _StopRequest:
   def __exit__(self, *exc):
     for signum, handler in self._previous.items():
       signal.signal(signum, handler)
+
+
+@contextlib.contextmanager
+def workdir_lock(workdir):
+  """Holds an advisory lock on `workdir/.lock` (with this process's pid) for the life of a run.
+
+  The kernel drops the lock when the process dies, kill -9 included, so a
+  stale lock file never blocks a rerun.
+
+  Raises:
+    InputError: another live process holds the lock (its pid is named).
+  """
+  path = os.path.join(workdir, ".lock")
+  try:
+    file = open(path, "a+")
+  except OSError as error:
+    raise InputError(f"--workdir {workdir}: cannot write to it ({error.strerror}); choose another directory") from None
+  with file:
+    try:
+      fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as error:
+      if error.errno not in (errno.EAGAIN, errno.EACCES):
+        raise
+      file.seek(0)
+      holder = file.read().strip() or "unknown"
+      raise InputError(f"--workdir {workdir} is in use by another training run (pid {holder}); wait for it to "
+                       "finish, stop it, or choose another --workdir") from None
+    file.seek(0)
+    file.truncate()
+    file.write(f"{os.getpid()}\n")
+    file.flush()
+    try:
+      yield
+    finally:
+      fcntl.flock(file, fcntl.LOCK_UN)
 
 
 def _check_settings(train_config, batch_size, samples_per_batch):
@@ -147,12 +188,23 @@ def train(*, workdir, model_config, init_params, loss_fn, train_batch, eval_batc
   def fresh_state():
     return state_lib.create_state(init_params(jax.random.key(train_config.seed)), optimizer, train_config.seed)
 
+  with workdir_lock(workdir):
+    return _train_in_locked_workdir(
+        workdir=workdir, model_config=model_config, fresh_state=fresh_state, loss_fn=loss_fn,
+        optimizer=optimizer, sharding=sharding, train_batch=train_batch, eval_batches=eval_batches,
+        train_config=train_config, samples_per_batch=samples_per_batch, labels=labels, loss_unit=loss_unit,
+        extra_eval=extra_eval)
+
+
+def _train_in_locked_workdir(*, workdir, model_config, fresh_state, loss_fn, optimizer, sharding, train_batch,
+                             eval_batches, train_config, samples_per_batch, labels, loss_unit, extra_eval):
+  """The body of `train` once the workdir is locked (same arguments, plus its optimizer and sharding)."""
   checkpointer = Checkpointer(workdir, keep=train_config.keep_checkpoints, save_every=train_config.checkpoint_every)
-  if checkpointer.latest_step() is not None:
-    state = checkpointer.restore(jax.eval_shape(fresh_state), model_config)
-    print(f"resuming from step {int(state.step)} in {checkpointer.directory}")
+  state, totals = checkpointer.restore_newest_intact(jax.eval_shape(fresh_state), model_config)
+  if state is None:
+    state, totals = fresh_state(), {"runs": 0, "wall_s": 0.0}
   else:
-    state = fresh_state()
+    print(f"resuming from step {int(state.step)} in {checkpointer.directory}")
   save_json(os.path.join(workdir, "model_config.json"), model_config)
   state = jax.device_put(state, sharding.replicated)
 
@@ -162,7 +214,8 @@ def train(*, workdir, model_config, init_params, loss_fn, train_batch, eval_batc
   eval_step = jax.jit(state_lib.make_eval_step(loss_fn),
                       in_shardings=(sharding.replicated, sharding.data, sharding.replicated),
                       out_shardings=sharding.replicated)
-  writer = MetricWriter(workdir)
+  start = int(state.step)
+  writer = MetricWriter(workdir, start)
   eval_key = jax.random.key(train_config.seed + 1)
 
   def evaluate(step):
@@ -175,10 +228,11 @@ def train(*, workdir, model_config, init_params, loss_fn, train_batch, eval_batc
     if extra_eval is not None:
       writer.write(step, {f"eval/{name}": value for name, value in extra_eval(state.params, step).items()})
 
-  start = int(state.step)
   progress = tqdm(total=train_config.num_steps, initial=start, desc="train", unit="step", dynamic_ncols=True)
   run_start = time.perf_counter()
   interval_start, interval_steps, done = run_start, 0, start
+  healthy = (start, float(state_lib.parameter_norm(state.params)))  # (step, parameter norm) of the last good state
+  saved_totals = totals
   try:
     with _StopRequest() as stop:
       for step in range(start, train_config.num_steps):
@@ -191,13 +245,7 @@ def train(*, workdir, model_config, init_params, loss_fn, train_batch, eval_batc
           interval_start, interval_steps = time.perf_counter(), 0
         else:
           interval_steps += 1
-        if not (math.isfinite(float(metrics["loss"])) and math.isfinite(float(metrics["grad_norm"]))):
-          checkpointer.wait()
-          good = checkpointer.latest_step()
-          kept = ("no checkpoint was saved before it" if good is None
-                  else f"the last good checkpoint is step {good} in {checkpointer.directory}")
-          raise InputError(f"loss became {float(metrics['loss'])} at step {step + 1}; stopped, {kept}; "
-                           "lower the learning rate and rerun")
+        _stop_if_diverging(metrics, step + 1, healthy, checkpointer)
         done = step + 1
         progress.update(1)
         progress.set_postfix(bits=f"{float(metrics['loss']) / math.log(2):.3f}")
@@ -210,20 +258,59 @@ def train(*, workdir, model_config, init_params, loss_fn, train_batch, eval_batc
         side_start = time.perf_counter()
         if done % train_config.eval_every == 0 or done == train_config.num_steps:
           evaluate(done)
-        checkpointer.save(done, state, model_config, labels or {}, force=done == train_config.num_steps or bool(stop.requested))
+        run_totals = {"runs": totals["runs"] + 1, "wall_s": totals["wall_s"] + time.perf_counter() - run_start}
+        if checkpointer.save(done, state, model_config, labels or {}, totals=run_totals,
+                             force=done == train_config.num_steps or bool(stop.requested)):
+          writer.flush()
+          healthy, saved_totals = (done, float(metrics["param_norm"])), run_totals
         interval_start += time.perf_counter() - side_start  # Throughput counts training steps, not these.
         if stop.requested:
           print(f"\nstopped by signal at step {done}; checkpoint saved, rerun the same command to resume")
           break
+    checkpointer.wait()  # an asynchronous save's failure surfaces here
+  except Exception as error:
+    if not is_disk_full(error):
+      raise
+    checkpointer.remove_unfinished()
+    good = checkpointer.latest_step()
+    raise InputError(f"no space left on device in {workdir} at step {done}; "
+                     + ("no checkpoint was saved" if good is None else f"the last intact checkpoint is step {good}")
+                     + "; free some space and rerun the same command to resume") from None
   finally:
     progress.close()
-    checkpointer.wait()
-    checkpointer.close()
-    writer.write(done, {"run/wall_s": time.perf_counter() - run_start, "run/steps": done - start})
-    writer.close()
-    totals = run_totals(workdir)
-    print(f"this run: {done - start} steps in {time.perf_counter() - run_start:.0f} s; {workdir}: "
-          f"{totals['steps']} steps in {totals['wall_s']:.0f} s over {totals['runs']} timed run(s)")
+    # On success the checkpointer has been waited for; on a failure, the first error is the one to report.
+    quiet = contextlib.suppress(Exception) if sys.exc_info()[1] is not None else contextlib.nullcontext()
+    with quiet:
+      checkpointer.wait()
+    newest = checkpointer.latest_step()
+    with quiet:
+      checkpointer.close()
+    with quiet:
+      writer.close()
+    print(f"this run: {done - start} steps in {time.perf_counter() - run_start:.0f} s; {workdir}: step "
+          f"{newest} reached in {saved_totals['wall_s']:.0f} s over {saved_totals['runs']} "
+          "run(s), by its newest checkpoint")
   if stop.requested:
     raise StoppedBySignal(stop.requested, state)
   return state
+
+
+def _stop_if_diverging(metrics, step, healthy, checkpointer):
+  """Raises InputError when the loss or gradient is not finite, or the parameters blew up since `healthy`.
+
+  Checked after every step and before its checkpoint, so every checkpoint
+  kept was taken before the divergence began; the message names the newest.
+  """
+  loss, grad_norm, norm = (float(metrics[name]) for name in ("loss", "grad_norm", "param_norm"))
+  healthy_step, healthy_norm = healthy
+  if not all(math.isfinite(value) for value in (loss, grad_norm, norm)):
+    problem = f"loss became {loss} (gradient norm {grad_norm:.3g})"
+  elif norm > BLOWUP_FACTOR * healthy_norm:
+    problem = f"the parameter norm grew from {healthy_norm:.3g} at step {healthy_step} to {norm:.3g}"
+  else:
+    return
+  checkpointer.wait()
+  good = checkpointer.latest_step()
+  kept = ("no checkpoint was saved before it" if good is None
+          else f"the last good checkpoint is step {good} in {checkpointer.directory}")
+  raise InputError(f"{problem} at step {step}; stopped, {kept}; lower the learning rate and rerun")

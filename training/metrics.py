@@ -1,9 +1,10 @@
-"""Metrics to TensorBoard event files (tensorboardX, no TensorFlow) and a CSV.
+"""Metrics to TensorBoard event files (tensorboardX, no TensorFlow) and a CSV, both safe to resume.
 
-Besides the model's metrics, every run of the loop (a first run or a resume)
-appends `run/wall_s` (its wall seconds, compilation and evaluation included)
-and `run/steps` when it ends, so `run_totals` gives a run's cost across
-resumes.
+A resumed run replays the steps after its checkpoint, so on opening a
+workdir at step S the rows and events logged after S by the earlier run are
+dropped (the CSV is rewritten without them; TensorBoard is told to purge
+them), and nothing is counted twice. A torn last line (a kill mid-write) and
+stray headers are dropped too, so a crash cannot make metrics.csv unreadable.
 """
 
 import csv
@@ -12,29 +13,60 @@ import os
 
 from tensorboardX import SummaryWriter
 
+from dsp.files import atomic_path
+
+HEADER = ["step", "name", "value"]
+
+
+def _parse(row):
+  """(step, name, value) of a CSV row, or None for a header, torn or foreign line."""
+  if len(row) != 3:
+    return None
+  try:
+    return int(row[0]), row[1], float(row[2])
+  except ValueError:
+    return None
+
+
+def _format(step, name, value):
+  return [step, name, repr(value) if math.isfinite(value) else str(value)]
+
 
 class MetricWriter:
-  """Writes scalar metrics to `workdir` (events.out.tfevents.*) and `workdir/metrics.csv`.
+  """Writes scalar metrics to `workdir` (events.out.tfevents.*) and `workdir/metrics.csv` (`step,name,value`).
 
-  The CSV has one row per write: `step,name,value`; it is appended to on resume.
+  Args:
+    workdir: the run directory.
+    resume_step: the step the run continues from (0 for a fresh run); rows
+      and events of later steps already on disk are dropped.
   """
 
-  def __init__(self, workdir):
+  def __init__(self, workdir, resume_step=0):
     os.makedirs(workdir, exist_ok=True)
-    self._summary = SummaryWriter(logdir=workdir)
     path = os.path.join(workdir, "metrics.csv")
-    is_new = not os.path.exists(path)
+    kept = [row for row in read_metrics(workdir) if row[0] <= resume_step]
+    with atomic_path(path, ".csv") as temporary:
+      with open(temporary, "w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(HEADER)
+        writer.writerows(_format(*row) for row in kept)
+    # TensorBoard discards the earlier files' events at steps >= purge_step when it reads this file.
+    self._summary = SummaryWriter(logdir=workdir, purge_step=resume_step + 1 if resume_step else None)
     self._csv_file = open(path, "a", newline="")
     self._csv = csv.writer(self._csv_file)
-    if is_new:
-      self._csv.writerow(["step", "name", "value"])
 
   def write(self, step, metrics):
     for name, value in sorted(metrics.items()):
       value = float(value)
       self._summary.add_scalar(name, value, step)
-      self._csv.writerow([step, name, repr(value) if math.isfinite(value) else str(value)])
+      self._csv.writerow(_format(step, name, value))
     self._csv_file.flush()
+
+  def flush(self):
+    """Puts every event written so far on disk (called at each checkpoint)."""
+    self._summary.flush()
+    self._csv_file.flush()
+    os.fsync(self._csv_file.fileno())
 
   def close(self):
     self._summary.close()
@@ -42,17 +74,12 @@ class MetricWriter:
 
 
 def read_metrics(workdir):
-  """The rows of `workdir/metrics.csv` as [(step: int, name: str, value: float)]; [] if there is none."""
+  """The rows of `workdir/metrics.csv` as [(step: int, name: str, value: float)]; [] if there is none.
+
+  Lines that are not a row (headers, a line torn by a kill) are skipped.
+  """
   path = os.path.join(workdir, "metrics.csv")
   if not os.path.exists(path):
     return []
   with open(path, newline="") as file:
-    return [(int(row["step"]), row["name"], float(row["value"])) for row in csv.DictReader(file)]
-
-
-def run_totals(workdir):
-  """{"runs", "steps", "wall_s"}: the loop's runs in `workdir` and their summed steps and wall seconds."""
-  ends = [(name, value) for _, name, value in read_metrics(workdir) if name in ("run/wall_s", "run/steps")]
-  return {"runs": sum(name == "run/wall_s" for name, _ in ends),
-          "steps": int(sum(value for name, value in ends if name == "run/steps")),
-          "wall_s": sum(value for name, value in ends if name == "run/wall_s")}
+    return [parsed for parsed in map(_parse, csv.reader(file)) if parsed is not None]

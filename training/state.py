@@ -43,6 +43,11 @@ def step_key(state):
   return jax.random.fold_in(jax.random.wrap_key_data(state.key), state.step)
 
 
+def parameter_norm(params):
+  """The global L2 norm of a parameter pytree (the loop's divergence check watches it)."""
+  return optax.global_norm(params)
+
+
 LossFn = Callable[[Any, dict, jax.Array], tuple]
 
 
@@ -55,13 +60,13 @@ def make_train_step(loss_fn: LossFn, optimizer):
     optimizer: an optax GradientTransformation.
 
   Returns:
-    A pure function; metrics gain `loss` and `grad_norm`.
+    A pure function; metrics gain `loss`, `grad_norm` and `param_norm` (of the updated parameters).
   """
   def step(state, batch, key):
     (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params, batch, key)
     updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
-    metrics = dict(metrics, loss=loss, grad_norm=optax.global_norm(grads))
+    metrics = dict(metrics, loss=loss, grad_norm=optax.global_norm(grads), param_norm=parameter_norm(params))
     return state.replace(step=state.step + 1, params=params, opt_state=opt_state), metrics
   return step
 
