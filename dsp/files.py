@@ -20,7 +20,8 @@ def make_dir(path, flag):
     raise InputError(f"{flag} {path}: cannot create it ({error.strerror}); choose another directory") from None
 
 
-def _umask():
+def current_umask():
+  """The process umask (read without changing it)."""
   mask = os.umask(0)
   os.umask(mask)
   return mask
@@ -37,7 +38,7 @@ def atomic_path(path, suffix):
   os.close(handle)
   try:
     yield temporary
-    os.chmod(temporary, 0o666 & ~_umask())
+    os.chmod(temporary, 0o666 & ~current_umask())
     os.replace(temporary, path)
   finally:
     if os.path.exists(temporary):

@@ -1,9 +1,11 @@
 """Shared command-line plumbing: bad input becomes one line and exit status 2."""
 
 import argparse
+import contextlib
 import math
 import os
 import re
+import shutil
 import sys
 import tempfile
 
@@ -11,7 +13,7 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 
 from dsp.errors import InputError, StoppedBySignal, is_disk_full
-from dsp.files import make_dir
+from dsp.files import current_umask, make_dir
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -90,6 +92,44 @@ def make_output_dir(path, flag="--out"):
     raise InputError(f"{flag} {path}: this command writes a folder of files; give a folder path, not a file name")
   make_dir(path, flag)
   _check_writable(path, path, flag)
+
+
+@contextlib.contextmanager
+def output_dir(path, flag="--out"):
+  """Yields a staging folder for a command's outputs, which appear in the folder `path` together or not at all.
+
+  The staging folder sits beside `path` (one file system, so moving is a
+  rename). On success a new `path` is the staging folder renamed; an
+  existing one has each output replace its namesake. On any error (a full
+  disk, an interrupt) the staging folder is removed and `path` is as it was.
+
+  Raises:
+    InputError: as `make_output_dir`, before anything is written.
+  """
+  path = os.path.abspath(path)
+  if os.path.exists(path) and not os.path.isdir(path):
+    raise InputError(f"{flag} {path}: is a file; give a folder path")
+  if not os.path.isdir(path) and os.path.splitext(path)[1].lower() in _FILE_EXTENSIONS:
+    raise InputError(f"{flag} {path}: this command writes a folder of files; give a folder path, not a file name")
+  parent = os.path.dirname(path)
+  make_dir(parent, flag)
+  _check_writable(parent, path, flag)
+  if os.path.isdir(path):
+    _check_writable(path, path, flag)
+  staging = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.partial-", dir=parent)
+  try:
+    yield staging
+    os.chmod(staging, 0o777 & ~current_umask())
+    if not os.path.isdir(path):
+      os.replace(staging, path)
+    else:
+      for name in os.listdir(staging):
+        target = os.path.join(path, name)
+        if os.path.isdir(target) and not os.path.islink(target):
+          shutil.rmtree(target)
+        os.replace(os.path.join(staging, name), target)
+  finally:
+    shutil.rmtree(staging, ignore_errors=True)
 
 
 def check_output_file(path, extensions, flag="--out"):

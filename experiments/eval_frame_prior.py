@@ -70,31 +70,31 @@ def main(argv):
                     "data_voiced_pct": 100 * float(data_voiced.mean()),
                     "sampled_voiced_pct": 100 * float(sampled_voiced.mean())}
     hist[gender] = (data_f0[data_voiced], sampled_f0[sampled_voiced])
-  cli.make_output_dir(args.out)
-  figure, axes = plots.plt.subplots(1, 2, figsize=(10, 3.5))
-  bins = np.geomspace(50, 400, 60)
-  for axis, (gender, (data, sampled)) in zip(axes, hist.items()):
-    axis.hist(data, bins, density=True, alpha=0.5, label="validation data")
-    axis.hist(sampled, bins, density=True, alpha=0.5, label=f"prior, T={args.temperature:g}")
-    axis.set_xscale("log")
-    axis.set_xticks([60, 100, 150, 200, 300, 400], ["60", "100", "150", "200", "300", "400"])
-    axis.minorticks_off()
-    axis.set_title(f"{gender}: F0 of voiced frames")
-    axis.set_xlabel("Hz")
-    axis.legend()
-  plots.save_figure(figure, os.path.join(args.out, "f0_by_gender.png"))
-  result = {"validation_bits_per_frame": float(np.mean(nats) / np.log(2)), "by_gender": rows,
-            "checkpoint": os.path.abspath(args.checkpoint), "num": args.num, "seconds": args.seconds,
-            "temperature": args.temperature}
-  save_json(os.path.join(args.out, "eval.json"), result)
-  print(f"validation: {result['validation_bits_per_frame']:.2f} bits per frame (10 batches of 16 x 2 s)")
-  print(f"{'gender':<8} {'data F0':>8} {'sampled F0':>10} {'stream medians':>16} {'data voiced %':>13} "
-        f"{'sampled voiced %':>16}")
-  for gender, row in rows.items():
-    print(f"{gender:<8} {row['data_median_f0']:>8.1f} {row['sampled_median_f0']:>10.1f} "
-          f"{row['sampled_stream_median_f0_min']:>7.1f}-{row['sampled_stream_median_f0_max']:<8.1f} "
-          f"{row['data_voiced_pct']:>13.0f} {row['sampled_voiced_pct']:>16.0f}")
-  print(f"wrote {args.out}/f0_by_gender.png and eval.json")
+  with cli.output_dir(args.out) as staging:
+    figure, axes = plots.plt.subplots(1, 2, figsize=(10, 3.5))
+    bins = np.geomspace(50, 400, 60)
+    for axis, (gender, (data, sampled)) in zip(axes, hist.items()):
+      axis.hist(data, bins, density=True, alpha=0.5, label="validation data")
+      axis.hist(sampled, bins, density=True, alpha=0.5, label=f"prior, T={args.temperature:g}")
+      axis.set_xscale("log")
+      axis.set_xticks([60, 100, 150, 200, 300, 400], ["60", "100", "150", "200", "300", "400"])
+      axis.minorticks_off()
+      axis.set_title(f"{gender}: F0 of voiced frames")
+      axis.set_xlabel("Hz")
+      axis.legend()
+    plots.save_figure(figure, os.path.join(staging, "f0_by_gender.png"))
+    result = {"validation_bits_per_frame": float(np.mean(nats) / np.log(2)), "by_gender": rows,
+              "checkpoint": os.path.abspath(args.checkpoint), "num": args.num, "seconds": args.seconds,
+              "temperature": args.temperature}
+    save_json(os.path.join(staging, "eval.json"), result)
+    print(f"validation: {result['validation_bits_per_frame']:.2f} bits per frame (10 batches of 16 x 2 s)")
+    print(f"{'gender':<8} {'data F0':>8} {'sampled F0':>10} {'stream medians':>16} {'data voiced %':>13} "
+          f"{'sampled voiced %':>16}")
+    for gender, row in rows.items():
+      print(f"{gender:<8} {row['data_median_f0']:>8.1f} {row['sampled_median_f0']:>10.1f} "
+            f"{row['sampled_stream_median_f0_min']:>7.1f}-{row['sampled_stream_median_f0_max']:<8.1f} "
+            f"{row['data_voiced_pct']:>13.0f} {row['sampled_voiced_pct']:>16.0f}")
+    print(f"wrote {args.out}/f0_by_gender.png and eval.json")
 
 
 if __name__ == "__main__":

@@ -89,27 +89,27 @@ def main(argv):
                      "tags than the checkpoint; pass the --data-dir it was trained on")
   clips = split_clips(corpus_name, corpus_config, args.split, args.data_dir)
   out = args.out or os.path.join(args.workdir or locate_checkpoint(path)[0], f"eval_{args.split}")
-  cli.make_output_dir(out, "output directory")
+  with cli.output_dir(out, "output directory") as staging:
 
-  start = time.perf_counter()
-  scores = evaluate.predict(model, params, clips, args.batch_size, args.window)
-  auc, mean = evaluate.roc_auc_per_tag(clips.tags, scores)
-  seconds = time.perf_counter() - start
-  table = evaluate.auc_table(names, auc, clips.tags.sum(axis=0))
-  print(table)
-  print(f"\nmean ROC-AUC over {int(np.isfinite(auc).sum())} tags: {mean:.4f} ({len(clips)} {args.split} clips of "
-        f"{corpus_name}/{corpus_config}, frontend {model.frontend}, {seconds:.1f} s)")
-  with atomic_path(os.path.join(out, "roc_auc.md"), ".md") as temporary, open(temporary, "w") as handle:
-    handle.write(table + f"\n\nmean ROC-AUC: {mean:.4f}\n")
-  result = {"checkpoint": os.path.abspath(path), "corpus": f"{corpus_name}/{corpus_config}", "split": args.split,
-            "frontend": model.frontend, "clips": len(clips), "mean_roc_auc": mean,
-            "roc_auc": {name: None if np.isnan(value) else float(value) for name, value in zip(names, auc)}}
-  if selection:
-    result["selected_on"] = {"split": args.select_on, "mean_roc_auc": {str(step): mean for step, mean in selection}}
-  dsp.save_json(os.path.join(out, "roc_auc.json"), result)
-  evaluate.save_auc_chart(os.path.join(out, "roc_auc.png"), names, auc, mean,
-                          f"{corpus_name}/{corpus_config} {args.split}, {model.frontend} frontend")
-  print(f"wrote {out}/roc_auc.md, roc_auc.json, roc_auc.png")
+    start = time.perf_counter()
+    scores = evaluate.predict(model, params, clips, args.batch_size, args.window)
+    auc, mean = evaluate.roc_auc_per_tag(clips.tags, scores)
+    seconds = time.perf_counter() - start
+    table = evaluate.auc_table(names, auc, clips.tags.sum(axis=0))
+    print(table)
+    print(f"\nmean ROC-AUC over {int(np.isfinite(auc).sum())} tags: {mean:.4f} ({len(clips)} {args.split} clips of "
+          f"{corpus_name}/{corpus_config}, frontend {model.frontend}, {seconds:.1f} s)")
+    with atomic_path(os.path.join(staging, "roc_auc.md"), ".md") as temporary, open(temporary, "w") as handle:
+      handle.write(table + f"\n\nmean ROC-AUC: {mean:.4f}\n")
+    result = {"checkpoint": os.path.abspath(path), "corpus": f"{corpus_name}/{corpus_config}", "split": args.split,
+              "frontend": model.frontend, "clips": len(clips), "mean_roc_auc": mean,
+              "roc_auc": {name: None if np.isnan(value) else float(value) for name, value in zip(names, auc)}}
+    if selection:
+      result["selected_on"] = {"split": args.select_on, "mean_roc_auc": {str(step): mean for step, mean in selection}}
+    dsp.save_json(os.path.join(staging, "roc_auc.json"), result)
+    evaluate.save_auc_chart(os.path.join(staging, "roc_auc.png"), names, auc, mean,
+                            f"{corpus_name}/{corpus_config} {args.split}, {model.frontend} frontend")
+    print(f"wrote {out}/roc_auc.md, roc_auc.json, roc_auc.png")
 
 
 if __name__ == "__main__":

@@ -85,38 +85,38 @@ def main(argv):
     utterances += [(set_name, *u) for u in found]
   if not utterances:
     raise InputError(f"no utterance is {args.seconds:g} s long; ask for fewer --seconds")
-  cli.make_output_dir(args.out)
-  tic = time.perf_counter()
-  outputs = []
-  for first in tqdm(range(0, len(utterances), _BATCH), desc="vocoding", unit="batch", dynamic_ncols=True):
-    chunk = utterances[first:first + _BATCH]
-    outputs += list(synthesis.vocode(model, params, [u[4] for u in chunk], num_samples,
-                                     jax.random.key(args.seed + first), SAMPLE_RATE, temperature=args.temperature))
-  print(f"vocoded {len(utterances)} x {args.seconds:g} s in {time.perf_counter() - tic:.0f} s")
-  rows, taken = [], {}
-  for (set_name, speaker, gender, audio, _), output in tqdm(list(zip(utterances, outputs)), desc="scoring",
-                                                            unit="utt", dynamic_ncols=True):
-    rank = taken[speaker] = taken.get(speaker, -1) + 1
-    stem = os.path.join(args.out, f"{set_name}_{speaker}_{rank}")
-    world = evaluate.world_resynthesis(audio, SAMPLE_RATE)
-    for system, signal in (("vocoder", output), ("WORLD", world)):
-      rows.append(dict(set=set_name, speaker=speaker, gender=gender, system=system,
-                       **evaluate.score(audio, signal, SAMPLE_RATE)))
-    for suffix, signal in (("original", audio), ("vocoded", output), ("world", world)):
-      dsp.save_audio(f"{stem}_{suffix}.wav", signal, SAMPLE_RATE)
-    dsp.save_spectrograms_png(f"{stem}.png", [("original", audio), ("vocoded", output), ("WORLD", world)],
-                              SAMPLE_RATE)
-  summary = evaluate.summarise(rows)
-  table = evaluate.markdown_table(summary)
-  with atomic_path(os.path.join(args.out, "eval.md"), ".md") as temporary:
-    with open(temporary, "w") as file:
-      file.write(f"checkpoint: {os.path.abspath(args.checkpoint)}; {args.per_speaker} x {args.seconds:g} s "
-                 f"per speaker, temperature {args.temperature:g}\n\n{table}")
-  with atomic_path(os.path.join(args.out, "eval.json"), ".json") as temporary:
-    with open(temporary, "w") as file:
-      json.dump(rows, file, indent=1)
-  print(table)
-  print(f"wrote {len(utterances)} utterances' WAVs and PNGs, eval.md and eval.json to {args.out}")
+  with cli.output_dir(args.out) as staging:
+    tic = time.perf_counter()
+    outputs = []
+    for first in tqdm(range(0, len(utterances), _BATCH), desc="vocoding", unit="batch", dynamic_ncols=True):
+      chunk = utterances[first:first + _BATCH]
+      outputs += list(synthesis.vocode(model, params, [u[4] for u in chunk], num_samples,
+                                       jax.random.key(args.seed + first), SAMPLE_RATE, temperature=args.temperature))
+    print(f"vocoded {len(utterances)} x {args.seconds:g} s in {time.perf_counter() - tic:.0f} s")
+    rows, taken = [], {}
+    for (set_name, speaker, gender, audio, _), output in tqdm(list(zip(utterances, outputs)), desc="scoring",
+                                                              unit="utt", dynamic_ncols=True):
+      rank = taken[speaker] = taken.get(speaker, -1) + 1
+      stem = os.path.join(staging, f"{set_name}_{speaker}_{rank}")
+      world = evaluate.world_resynthesis(audio, SAMPLE_RATE)
+      for system, signal in (("vocoder", output), ("WORLD", world)):
+        rows.append(dict(set=set_name, speaker=speaker, gender=gender, system=system,
+                         **evaluate.score(audio, signal, SAMPLE_RATE)))
+      for suffix, signal in (("original", audio), ("vocoded", output), ("world", world)):
+        dsp.save_audio(f"{stem}_{suffix}.wav", signal, SAMPLE_RATE)
+      dsp.save_spectrograms_png(f"{stem}.png", [("original", audio), ("vocoded", output), ("WORLD", world)],
+                                SAMPLE_RATE)
+    summary = evaluate.summarise(rows)
+    table = evaluate.markdown_table(summary)
+    with atomic_path(os.path.join(staging, "eval.md"), ".md") as temporary:
+      with open(temporary, "w") as file:
+        file.write(f"checkpoint: {os.path.abspath(args.checkpoint)}; {args.per_speaker} x {args.seconds:g} s "
+                   f"per speaker, temperature {args.temperature:g}\n\n{table}")
+    with atomic_path(os.path.join(staging, "eval.json"), ".json") as temporary:
+      with open(temporary, "w") as file:
+        json.dump(rows, file, indent=1)
+    print(table)
+    print(f"wrote {len(utterances)} utterances' WAVs and PNGs, eval.md and eval.json to {args.out}")
 
 
 if __name__ == "__main__":

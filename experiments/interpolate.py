@@ -35,7 +35,7 @@ from corpora.schema import SAMPLE_RATE
 from dsp import plots
 from dsp.errors import InputError
 from experiments import cli
-from training.checkpoint import load_model_checkpoint
+from training.checkpoint import load_model_config
 from vlae import audio, frame_evaluation, frame_vlae
 from vlae.train_audio import gender_means
 from frameprior.train import load_frames
@@ -115,47 +115,48 @@ def frame_route(args):
       inputs.append(float("nan"))
   (name_a, z_a), (name_b, z_b) = ends
   path = audio.interpolation_path(z_a, z_b, args.steps, args.mode)
-  cli.make_output_dir(args.out)
-  key_frames, key_vocoder = jax.random.split(jax.random.key(args.seed))
-  num_frames = -(-num_samples // (SAMPLE_RATE // 100))
-  features = frame_vlae.decode_to_features(model, params, path, num_frames, key_frames, temperature, PHRASE_FRAMES,
-                                           PAUSE_FRAMES)
-  clips = synthesis.vocode(vocoder, vocoder_params, features, num_samples, key_vocoder, SAMPLE_RATE)
-  rows, titles = [], []
-  for step, clip in enumerate(clips):
-    title = f"step {step}/{args.steps - 1}: {name_a} -> {name_b} ({args.mode})"
-    dsp.save_audio(os.path.join(args.out, f"step_{step:02d}.wav"), clip, SAMPLE_RATE)
-    dsp.save_spectrogram_png(os.path.join(args.out, f"step_{step:02d}.png"), clip, SAMPLE_RATE, title)
-    f0, voiced = dsp.track_summary(dsp.f0_track(clip, SAMPLE_RATE))
-    rows.append((f0, voiced, vocoder_metrics.median_spectral_centroid(clip, SAMPLE_RATE)))
-    titles.append(title)
-  dsp.save_spectrograms_png(os.path.join(args.out, "path.png"), list(zip(titles, clips)), SAMPLE_RATE)
-  f0 = np.array([row[0] for row in rows])
-  correlation = spearman(f0)
-  figure, axis = plots.plt.subplots(figsize=(6, 3.5))
-  fractions = np.linspace(0, 1, args.steps)
-  axis.plot(fractions, f0, "o-", label="median F0 (Hz)")
-  axis.set_xlabel(f"fraction of the path {name_a} -> {name_b}")
-  axis.set_ylabel("median F0 (Hz)")
-  twin = axis.twinx()
-  twin.plot(fractions, [row[2] for row in rows], "s--", color="tab:orange", label="spectral centroid (Hz)")
-  twin.set_ylabel("median spectral centroid (Hz)")
-  axis.set_title(f"Spearman(F0, step) = {correlation:.2f}")
-  figure.legend(loc="upper left")
-  plots.save_figure(figure, os.path.join(args.out, "f0_path.png"))
-  dsp.save_json(os.path.join(args.out, "path.json"), {
-      "a": name_a, "b": name_b, "mode": args.mode, "seed": args.seed, "checkpoint": args.checkpoint,
-      "latents": path.tolist(), "input_median_f0_hz": [None if np.isnan(v) else v for v in inputs],
-      "median_f0_hz": [None if np.isnan(v) else v for v in f0], "voiced_share": [row[1] for row in rows],
-      "spectral_centroid_hz": [None if np.isnan(row[2]) else row[2] for row in rows],
-      "spearman_f0_vs_step": None if np.isnan(correlation) else correlation})
-  print(f"{'step':>4} {'fraction':>8} {'median F0 (Hz)':>14} {'voiced %':>8} {'centroid (Hz)':>13}")
-  for step, (value, voiced, centroid) in enumerate(rows):
-    print(f"{step:>4} {step / (args.steps - 1):>8.3f} {'-' if np.isnan(value) else f'{value:.1f}':>14} "
-          f"{100 * voiced:>8.0f} {'-' if np.isnan(centroid) else f'{centroid:.0f}':>13}")
-  ends_f0 = ", ".join(f"{name} {v:.1f} Hz" for name, v in ((name_a, inputs[0]), (name_b, inputs[1])) if np.isfinite(v))
-  print(f"Spearman(F0, step) = {'-' if np.isnan(correlation) else f'{correlation:.3f}'}"
-        f"{'; inputs: ' + ends_f0 if ends_f0 else ''}; wrote {args.out}")
+  with cli.output_dir(args.out) as staging:
+    key_frames, key_vocoder = jax.random.split(jax.random.key(args.seed))
+    num_frames = -(-num_samples // (SAMPLE_RATE // 100))
+    features = frame_vlae.decode_to_features(model, params, path, num_frames, key_frames, temperature, PHRASE_FRAMES,
+                                             PAUSE_FRAMES)
+    clips = synthesis.vocode(vocoder, vocoder_params, features, num_samples, key_vocoder, SAMPLE_RATE)
+    rows, titles = [], []
+    for step, clip in enumerate(clips):
+      title = f"step {step}/{args.steps - 1}: {name_a} -> {name_b} ({args.mode})"
+      dsp.save_audio(os.path.join(staging, f"step_{step:02d}.wav"), clip, SAMPLE_RATE)
+      dsp.save_spectrogram_png(os.path.join(staging, f"step_{step:02d}.png"), clip, SAMPLE_RATE, title)
+      f0, voiced = dsp.track_summary(dsp.f0_track(clip, SAMPLE_RATE))
+      rows.append((f0, voiced, vocoder_metrics.median_spectral_centroid(clip, SAMPLE_RATE)))
+      titles.append(title)
+    dsp.save_spectrograms_png(os.path.join(staging, "path.png"), list(zip(titles, clips)), SAMPLE_RATE)
+    f0 = np.array([row[0] for row in rows])
+    correlation = spearman(f0)
+    figure, axis = plots.plt.subplots(figsize=(6, 3.5))
+    fractions = np.linspace(0, 1, args.steps)
+    axis.plot(fractions, f0, "o-", label="median F0 (Hz)")
+    axis.set_xlabel(f"fraction of the path {name_a} -> {name_b}")
+    axis.set_ylabel("median F0 (Hz)")
+    twin = axis.twinx()
+    twin.plot(fractions, [row[2] for row in rows], "s--", color="tab:orange", label="spectral centroid (Hz)")
+    twin.set_ylabel("median spectral centroid (Hz)")
+    axis.set_title(f"Spearman(F0, step) = {correlation:.2f}")
+    figure.legend(loc="upper left")
+    plots.save_figure(figure, os.path.join(staging, "f0_path.png"))
+    dsp.save_json(os.path.join(staging, "path.json"), {
+        "a": name_a, "b": name_b, "mode": args.mode, "seed": args.seed, "checkpoint": args.checkpoint,
+        "latents": path.tolist(), "input_median_f0_hz": [None if np.isnan(v) else v for v in inputs],
+        "median_f0_hz": [None if np.isnan(v) else v for v in f0], "voiced_share": [row[1] for row in rows],
+        "spectral_centroid_hz": [None if np.isnan(row[2]) else row[2] for row in rows],
+        "spearman_f0_vs_step": None if np.isnan(correlation) else correlation})
+    print(f"{'step':>4} {'fraction':>8} {'median F0 (Hz)':>14} {'voiced %':>8} {'centroid (Hz)':>13}")
+    for step, (value, voiced, centroid) in enumerate(rows):
+      print(f"{step:>4} {step / (args.steps - 1):>8.3f} {'-' if np.isnan(value) else f'{value:.1f}':>14} "
+            f"{100 * voiced:>8.0f} {'-' if np.isnan(centroid) else f'{centroid:.0f}':>13}")
+    ends_f0 = ", ".join(f"{name} {v:.1f} Hz" for name, v in ((name_a, inputs[0]), (name_b, inputs[1]))
+                        if np.isfinite(v))
+    print(f"Spearman(F0, step) = {'-' if np.isnan(correlation) else f'{correlation:.3f}'}"
+          f"{'; inputs: ' + ends_f0 if ends_f0 else ''}; wrote {args.out}")
 
 
 def main(argv):
@@ -194,7 +195,7 @@ def main(argv):
     raise InputError(f"--steps must be at least 2, got {args.steps}")
   if args.seconds is not None and args.seconds > 30:
     raise InputError(f"--seconds {args.seconds:g}: give at most 30")
-  if load_model_checkpoint(args.checkpoint)[0].get("architecture") == "frame_vlae":
+  if load_model_config(args.checkpoint)[0].get("architecture") == "frame_vlae":
     return frame_route(args)
   args.seconds = 0.5 if args.seconds is None else args.seconds
   args.temperature = 1.0 if args.temperature is None else args.temperature
@@ -214,27 +215,26 @@ def main(argv):
                      "latent sequences of different lengths); pass clips of at least --crop samples each")
   path = audio.interpolation_path(z_a, z_b, args.steps, args.mode)
   audio.check_decode_length(model, path, num_samples)
-  cli.make_output_dir(args.out)
-
-  clips = audio.decode(model, params, path, num_samples, jax.random.key(args.seed), args.temperature)
-  f0 = []
-  titles = []
-  for step, clip in enumerate(clips):
-    title = f"step {step}/{args.steps - 1}: {name_a} -> {name_b} ({args.mode})"
-    dsp.save_audio(os.path.join(args.out, f"step_{step:02d}.wav"), clip, audio.SAMPLE_RATE)
-    dsp.save_spectrogram_png(os.path.join(args.out, f"step_{step:02d}.png"), clip, audio.SAMPLE_RATE, title)
-    f0.append(dsp.median_f0(clip, audio.SAMPLE_RATE))
-    titles.append(title)
-  dsp.save_spectrograms_png(os.path.join(args.out, "path.png"), list(zip(titles, clips)), audio.SAMPLE_RATE)
-  correlation = spearman(np.array(f0))
-  dsp.save_json(os.path.join(args.out, "path.json"), {
-      "a": name_a, "b": name_b, "mode": args.mode, "seed": args.seed, "checkpoint": args.checkpoint,
-      "latents": path.tolist(), "median_f0_hz": [None if np.isnan(value) else value for value in f0],
-      "spearman_f0_vs_step": None if np.isnan(correlation) else correlation})
-  print(f"{'step':>4} {'fraction':>8} {'median F0 (Hz)':>14}")
-  for step, value in enumerate(f0):
-    print(f"{step:>4} {step / (args.steps - 1):>8.3f} {'-' if np.isnan(value) else f'{value:.1f}':>14}")
-  print(f"Spearman(F0, step) = {'-' if np.isnan(correlation) else f'{correlation:.3f}'}; wrote {args.out}")
+  with cli.output_dir(args.out) as staging:
+    clips = audio.decode(model, params, path, num_samples, jax.random.key(args.seed), args.temperature)
+    f0 = []
+    titles = []
+    for step, clip in enumerate(clips):
+      title = f"step {step}/{args.steps - 1}: {name_a} -> {name_b} ({args.mode})"
+      dsp.save_audio(os.path.join(staging, f"step_{step:02d}.wav"), clip, audio.SAMPLE_RATE)
+      dsp.save_spectrogram_png(os.path.join(staging, f"step_{step:02d}.png"), clip, audio.SAMPLE_RATE, title)
+      f0.append(dsp.median_f0(clip, audio.SAMPLE_RATE))
+      titles.append(title)
+    dsp.save_spectrograms_png(os.path.join(staging, "path.png"), list(zip(titles, clips)), audio.SAMPLE_RATE)
+    correlation = spearman(np.array(f0))
+    dsp.save_json(os.path.join(staging, "path.json"), {
+        "a": name_a, "b": name_b, "mode": args.mode, "seed": args.seed, "checkpoint": args.checkpoint,
+        "latents": path.tolist(), "median_f0_hz": [None if np.isnan(value) else value for value in f0],
+        "spearman_f0_vs_step": None if np.isnan(correlation) else correlation})
+    print(f"{'step':>4} {'fraction':>8} {'median F0 (Hz)':>14}")
+    for step, value in enumerate(f0):
+      print(f"{step:>4} {step / (args.steps - 1):>8.3f} {'-' if np.isnan(value) else f'{value:.1f}':>14}")
+    print(f"Spearman(F0, step) = {'-' if np.isnan(correlation) else f'{correlation:.3f}'}; wrote {args.out}")
 
 
 if __name__ == "__main__":

@@ -209,7 +209,6 @@ def main(argv):
   labels = (load_frame_prior if frames_mode else load_conditioned_wavenet)(args.checkpoint)[2]
   streams = conditions(args, labels)
   draw = (frames_route if frames_mode else direct_route)(args, streams)
-  cli.make_output_dir(args.out)
   tic = time.perf_counter()
   audio = draw(num_samples)
   elapsed = time.perf_counter() - tic
@@ -217,32 +216,33 @@ def main(argv):
   paths = [os.path.join(args.out, f"{name}.wav") for name, _, _ in streams]
   width = max(len(path) for path in paths + ["file"])
   print(f"{'file':<{width}} {'condition':<18} {'active %':>8} {'voiced %':>8} {'of active':>9} {'median F0 (Hz)':>14}")
-  f0_by_condition, summary = {}, []
-  for path, (name, speaker, gender), clip in zip(paths, streams, audio):
-    dsp.save_audio(path, clip, SAMPLE_RATE)
-    condition = labels["gender"][gender] + ("" if speaker < 0 else f" ({labels['speaker'][speaker]})")
-    dsp.save_spectrogram_png(os.path.join(args.out, f"{name}.png"), clip, SAMPLE_RATE, f"{name}: {condition}")
-    track = dsp.f0_track(clip, SAMPLE_RATE)
-    f0, voiced_fraction = dsp.track_summary(track)
-    of_active = dsp.pitch.voiced_share_of_active(clip, SAMPLE_RATE, track)
-    f0_by_condition.setdefault(condition, []).append(f0)
-    active = dsp.active_fraction(clip, SAMPLE_RATE)
-    summary.append({"file": os.path.basename(path), "gender": labels["gender"][gender],
-                     "speaker": None if speaker < 0 else labels["speaker"][speaker], "active_share": float(active),
-                     "voiced_share": float(voiced_fraction),
-                     "voiced_share_of_active": None if np.isnan(of_active) else float(of_active),
-                     "median_f0_hz": None if np.isnan(f0) else float(f0)})
-    print(f"{path:<{width}} {condition:<18} {100 * active:>8.0f} "
-          f"{100 * voiced_fraction:>8.0f} {'-' if np.isnan(of_active) else f'{100 * of_active:.0f}':>9} "
-          f"{'-' if np.isnan(f0) else f'{f0:.1f}':>14}")
-  for condition, values in f0_by_condition.items():
-    voiced = [f0 for f0 in values if not np.isnan(f0)]
-    spread = f", median F0 {min(voiced):.1f}-{max(voiced):.1f} Hz" if voiced else ""
-    print(f"{condition}: {len(voiced)} of {len(values)} voiced{spread}")
-  with open(os.path.join(args.out, "summary.json"), "w") as file:
-    json.dump({"command": vars(args), "samples": summary}, file, indent=1)
-  print("active %: share of 25 ms frames above -40 dBFS; voiced %: share of pYIN frames voiced; "
-        "of active: share of pYIN frames above -40 dBFS that are voiced")
+  with cli.output_dir(args.out) as staging:
+    f0_by_condition, summary = {}, []
+    for path, (name, speaker, gender), clip in zip(paths, streams, audio):
+      dsp.save_audio(os.path.join(staging, f"{name}.wav"), clip, SAMPLE_RATE)
+      condition = labels["gender"][gender] + ("" if speaker < 0 else f" ({labels['speaker'][speaker]})")
+      dsp.save_spectrogram_png(os.path.join(staging, f"{name}.png"), clip, SAMPLE_RATE, f"{name}: {condition}")
+      track = dsp.f0_track(clip, SAMPLE_RATE)
+      f0, voiced_fraction = dsp.track_summary(track)
+      of_active = dsp.pitch.voiced_share_of_active(clip, SAMPLE_RATE, track)
+      f0_by_condition.setdefault(condition, []).append(f0)
+      active = dsp.active_fraction(clip, SAMPLE_RATE)
+      summary.append({"file": os.path.basename(path), "gender": labels["gender"][gender],
+                       "speaker": None if speaker < 0 else labels["speaker"][speaker], "active_share": float(active),
+                       "voiced_share": float(voiced_fraction),
+                       "voiced_share_of_active": None if np.isnan(of_active) else float(of_active),
+                       "median_f0_hz": None if np.isnan(f0) else float(f0)})
+      print(f"{path:<{width}} {condition:<18} {100 * active:>8.0f} "
+            f"{100 * voiced_fraction:>8.0f} {'-' if np.isnan(of_active) else f'{100 * of_active:.0f}':>9} "
+            f"{'-' if np.isnan(f0) else f'{f0:.1f}':>14}")
+    for condition, values in f0_by_condition.items():
+      voiced = [f0 for f0 in values if not np.isnan(f0)]
+      spread = f", median F0 {min(voiced):.1f}-{max(voiced):.1f} Hz" if voiced else ""
+      print(f"{condition}: {len(voiced)} of {len(values)} voiced{spread}")
+    with open(os.path.join(staging, "summary.json"), "w") as file:
+      json.dump({"command": vars(args), "samples": summary}, file, indent=1)
+    print("active %: share of 25 ms frames above -40 dBFS; voiced %: share of pYIN frames voiced; "
+          "of active: share of pYIN frames above -40 dBFS that are voiced")
 
 
 if __name__ == "__main__":

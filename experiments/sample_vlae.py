@@ -24,7 +24,7 @@ import dsp
 from corpora.schema import SAMPLE_RATE
 from dsp.errors import InputError
 from experiments import cli, interpolate
-from training.checkpoint import load_model_checkpoint
+from training.checkpoint import load_model_config
 from vlae import audio, frame_vlae
 from vocoder import synthesis
 
@@ -79,21 +79,21 @@ def main(argv):
     raise InputError(f"--num must be 1 to 64, got {args.num}")
   if args.seconds is not None and args.seconds > 30:
     raise InputError(f"--seconds {args.seconds:g}: give at most 30")
-  frame_route = load_model_checkpoint(args.checkpoint)[0].get("architecture") == "frame_vlae"
+  frame_route = load_model_config(args.checkpoint)[0].get("architecture") == "frame_vlae"
   seconds = args.seconds if args.seconds is not None else (2.7 if frame_route else 0.5)
   num_samples = cli.seconds_to_samples(seconds, SAMPLE_RATE)
   draw = (frame_vlae_route if frame_route else audio_vlae_route)(args)
-  cli.make_output_dir(args.out)
   clips = draw(num_samples)
   paths = [os.path.join(args.out, f"sample_{index:02d}.wav") for index in range(args.num)]
   width = max(len(path) for path in paths + ["file"])
   print(f"{'file':<{width}} {'median F0 (Hz)':>14} {'voiced %':>8}")
-  for index, (path, clip) in enumerate(zip(paths, clips)):
-    dsp.save_audio(path, clip, SAMPLE_RATE)
-    dsp.save_spectrogram_png(os.path.join(args.out, f"sample_{index:02d}.png"), clip, SAMPLE_RATE,
-                             f"sample {index}: z from the prior")
-    f0, voiced = dsp.track_summary(dsp.f0_track(clip, SAMPLE_RATE))
-    print(f"{path:<{width}} {'-' if np.isnan(f0) else f'{f0:.1f}':>14} {100 * voiced:>8.0f}")
+  with cli.output_dir(args.out) as staging:
+    for index, (path, clip) in enumerate(zip(paths, clips)):
+      dsp.save_audio(os.path.join(staging, os.path.basename(path)), clip, SAMPLE_RATE)
+      dsp.save_spectrogram_png(os.path.join(staging, f"sample_{index:02d}.png"), clip, SAMPLE_RATE,
+                               f"sample {index}: z from the prior")
+      f0, voiced = dsp.track_summary(dsp.f0_track(clip, SAMPLE_RATE))
+      print(f"{path:<{width}} {'-' if np.isnan(f0) else f'{f0:.1f}':>14} {100 * voiced:>8.0f}")
 
 
 if __name__ == "__main__":

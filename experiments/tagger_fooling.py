@@ -78,45 +78,44 @@ def main(argv):
   model, params, names, corpus = load_tagger(args.workdir)
   tag = tagger_style.tag_index(names, args.tag)
   clips = starting_clips(args, model, params, names, corpus, tag)
-  cli.make_output_dir(args.out)
-
-  results = []
-  for number, (label, audio) in enumerate(clips):
-    start = time.perf_counter()
-    result = tagger_style.fool(model, params, jnp.asarray(audio), tag, steps=args.steps,
-                               learning_rate=args.learning_rate, leash=args.leash, leash_weight=args.leash_weight,
-                               min_snr_db=args.min_snr_db, target_probability=args.target_probability)
-    fooled = np.asarray(jax.device_get(result.audio))
-    seconds = time.perf_counter() - start
-    before = np.asarray(tagger_style.probabilities(model, params, audio))
-    after = np.asarray(tagger_style.probabilities(model, params, fooled))
-    change = fooled - audio
-    stem = os.path.join(args.out, f"clip{number}")
-    for suffix, signal in (("original", audio), ("fooled", fooled)):
-      dsp.save_audio(f"{stem}_{suffix}.wav", signal, model.sample_rate)
-      dsp.save_spectrogram_png(f"{stem}_{suffix}.png", signal, model.sample_rate, f"{label}: {suffix}")
-    dsp.save_spectrograms_png(f"{stem}.png", [("original", audio), (f"fooled ({args.tag})", fooled),
-                                              ("change, amplified", dsp.peak_normalize(change, 0.9))],
-                              model.sample_rate)
-    results.append({
-        "clip": label, "tag": args.tag, "probability_before": float(before[tag]),
-        "probability_after": float(after[tag]), "snr_db": tagger_style.snr_db(audio, fooled),
-        "spectral_flatness_clip": tagger_style.spectral_flatness(audio),
-        "spectral_flatness_change": tagger_style.spectral_flatness(change), "seconds": seconds,
-        "probabilities_before": dict(zip(names, before.tolist())),
-        "probabilities_after": dict(zip(names, after.tolist()))})
-    row = results[-1]
-    print(f"{label}: p({args.tag}) {row['probability_before']:.3f} -> {row['probability_after']:.3f}, "
-          f"SNR {row['snr_db']:.1f} dB, flatness clip {row['spectral_flatness_clip']:.3f} "
-          f"change {row['spectral_flatness_change']:.3f} ({seconds:.1f} s)")
-  settings = {key: getattr(args, key) for key in ("tag", "steps", "learning_rate", "leash", "leash_weight",
-                                                  "min_snr_db", "target_probability", "seconds")}
-  dsp.save_json(os.path.join(args.out, "fooling.json"),
-                {"checkpoint": os.path.abspath(args.workdir), "settings": settings, "clips": results})
-  fooled_count = sum(row["probability_after"] > FOOLED_PROBABILITY and row["snr_db"] >= args.min_snr_db
-                     for row in results)
-  print(f"{fooled_count} of {len(results)} clips above {FOOLED_PROBABILITY} with an SNR of at least "
-        f"{args.min_snr_db:g} dB; wrote {args.out}")
+  with cli.output_dir(args.out) as staging:
+    results = []
+    for number, (label, audio) in enumerate(clips):
+      start = time.perf_counter()
+      result = tagger_style.fool(model, params, jnp.asarray(audio), tag, steps=args.steps,
+                                 learning_rate=args.learning_rate, leash=args.leash, leash_weight=args.leash_weight,
+                                 min_snr_db=args.min_snr_db, target_probability=args.target_probability)
+      fooled = np.asarray(jax.device_get(result.audio))
+      seconds = time.perf_counter() - start
+      before = np.asarray(tagger_style.probabilities(model, params, audio))
+      after = np.asarray(tagger_style.probabilities(model, params, fooled))
+      change = fooled - audio
+      stem = os.path.join(staging, f"clip{number}")
+      for suffix, signal in (("original", audio), ("fooled", fooled)):
+        dsp.save_audio(f"{stem}_{suffix}.wav", signal, model.sample_rate)
+        dsp.save_spectrogram_png(f"{stem}_{suffix}.png", signal, model.sample_rate, f"{label}: {suffix}")
+      dsp.save_spectrograms_png(f"{stem}.png", [("original", audio), (f"fooled ({args.tag})", fooled),
+                                                ("change, amplified", dsp.peak_normalize(change, 0.9))],
+                                model.sample_rate)
+      results.append({
+          "clip": label, "tag": args.tag, "probability_before": float(before[tag]),
+          "probability_after": float(after[tag]), "snr_db": tagger_style.snr_db(audio, fooled),
+          "spectral_flatness_clip": tagger_style.spectral_flatness(audio),
+          "spectral_flatness_change": tagger_style.spectral_flatness(change), "seconds": seconds,
+          "probabilities_before": dict(zip(names, before.tolist())),
+          "probabilities_after": dict(zip(names, after.tolist()))})
+      row = results[-1]
+      print(f"{label}: p({args.tag}) {row['probability_before']:.3f} -> {row['probability_after']:.3f}, "
+            f"SNR {row['snr_db']:.1f} dB, flatness clip {row['spectral_flatness_clip']:.3f} "
+            f"change {row['spectral_flatness_change']:.3f} ({seconds:.1f} s)")
+    settings = {key: getattr(args, key) for key in ("tag", "steps", "learning_rate", "leash", "leash_weight",
+                                                    "min_snr_db", "target_probability", "seconds")}
+    dsp.save_json(os.path.join(staging, "fooling.json"),
+                  {"checkpoint": os.path.abspath(args.workdir), "settings": settings, "clips": results})
+    fooled_count = sum(row["probability_after"] > FOOLED_PROBABILITY and row["snr_db"] >= args.min_snr_db
+                       for row in results)
+    print(f"{fooled_count} of {len(results)} clips above {FOOLED_PROBABILITY} with an SNR of at least "
+          f"{args.min_snr_db:g} dB; wrote {args.out}")
 
 
 if __name__ == "__main__":

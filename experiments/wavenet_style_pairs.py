@@ -95,41 +95,40 @@ def main(argv):
   pairs = pick_pairs(records, corpora.speaker_names("voices", args.corpus_config, args.data_dir), corpora.gender_names(),
                      args.pairs, num_samples)
   content_layer, style_layers = ws.default_layers(model.num_layers)
-  cli.make_output_dir(args.out)
-
-  rows = []
-  print("| pair | content | style | start | coordinate | joint | coordinate s | joint s |")
-  print("|---|---|---|---|---|---|---|---|")
-  for index, (content_name, content_audio, style_name, style_audio) in enumerate(pairs):
-    content = jnp.asarray(dsp.quantize(content_audio, model.num_classes - 1))
-    style = jnp.asarray(dsp.quantize(style_audio, model.num_classes - 1))
-    task = ws.make_style_task(model, params, content, style, content_layer, style_layers, args.content_weight,
-                              args.style_weight, args.block, args.steps, args.learning_rate)
-    row = {"pair": index, "content_speaker": content_name, "style_speaker": style_name,
-           "start": ws.task_losses(task, params, content)}
-    directory = os.path.join(args.out, f"pair_{index}")
-    os.makedirs(directory, exist_ok=True)
-    save_clip(os.path.join(directory, "content.wav"), content, model)
-    save_clip(os.path.join(directory, "style.wav"), style, model)
-    methods = {"coordinate": lambda: ws.coordinate_descent(task.problem, params, content),
-               "joint": lambda: ws.joint_relaxation(task.problem, params, steps=args.joint_steps)}
-    for method, run in methods.items():
-      tic = time.perf_counter()
-      codes = jax.block_until_ready(run().codes)
-      row[method] = dict(ws.task_losses(task, params, codes), seconds=time.perf_counter() - tic)
-      save_clip(os.path.join(directory, f"{method}.wav"), codes, model)
-    rows.append(row)
-    print(f"| {index} | {content_name} | {style_name} | {row['start']['total']:.4g} | "
-          f"{row['coordinate']['total']:.4g} | {row['joint']['total']:.4g} | {row['coordinate']['seconds']:.0f} | "
-          f"{row['joint']['seconds']:.0f} |", flush=True)
-  wins = sum(row["coordinate"]["total"] < row["joint"]["total"] for row in rows)
-  print(f"coordinate descent has the lower total loss on {wins} of {len(rows)} pairs "
-        f"({args.seconds:g} s clips, block {args.block}, {args.steps} steps, joint {args.joint_steps} steps; "
-        "times include compilation on the first pair)")
-  dsp.save_json(os.path.join(args.out, "results.json"),
-                {"checkpoint": args.checkpoint, "seconds": args.seconds, "block": args.block, "steps": args.steps,
-                 "joint_steps": args.joint_steps, "content_layer": content_layer, "style_layers": list(style_layers),
-                 "coordinate_wins": wins, "pairs": rows})
+  with cli.output_dir(args.out) as staging:
+    rows = []
+    print("| pair | content | style | start | coordinate | joint | coordinate s | joint s |")
+    print("|---|---|---|---|---|---|---|---|")
+    for index, (content_name, content_audio, style_name, style_audio) in enumerate(pairs):
+      content = jnp.asarray(dsp.quantize(content_audio, model.num_classes - 1))
+      style = jnp.asarray(dsp.quantize(style_audio, model.num_classes - 1))
+      task = ws.make_style_task(model, params, content, style, content_layer, style_layers, args.content_weight,
+                                args.style_weight, args.block, args.steps, args.learning_rate)
+      row = {"pair": index, "content_speaker": content_name, "style_speaker": style_name,
+             "start": ws.task_losses(task, params, content)}
+      directory = os.path.join(staging, f"pair_{index}")
+      os.makedirs(directory, exist_ok=True)
+      save_clip(os.path.join(directory, "content.wav"), content, model)
+      save_clip(os.path.join(directory, "style.wav"), style, model)
+      methods = {"coordinate": lambda: ws.coordinate_descent(task.problem, params, content),
+                 "joint": lambda: ws.joint_relaxation(task.problem, params, steps=args.joint_steps)}
+      for method, run in methods.items():
+        tic = time.perf_counter()
+        codes = jax.block_until_ready(run().codes)
+        row[method] = dict(ws.task_losses(task, params, codes), seconds=time.perf_counter() - tic)
+        save_clip(os.path.join(directory, f"{method}.wav"), codes, model)
+      rows.append(row)
+      print(f"| {index} | {content_name} | {style_name} | {row['start']['total']:.4g} | "
+            f"{row['coordinate']['total']:.4g} | {row['joint']['total']:.4g} | {row['coordinate']['seconds']:.0f} | "
+            f"{row['joint']['seconds']:.0f} |", flush=True)
+    wins = sum(row["coordinate"]["total"] < row["joint"]["total"] for row in rows)
+    print(f"coordinate descent has the lower total loss on {wins} of {len(rows)} pairs "
+          f"({args.seconds:g} s clips, block {args.block}, {args.steps} steps, joint {args.joint_steps} steps; "
+          "times include compilation on the first pair)")
+    dsp.save_json(os.path.join(staging, "results.json"),
+                  {"checkpoint": args.checkpoint, "seconds": args.seconds, "block": args.block, "steps": args.steps,
+                   "joint_steps": args.joint_steps, "content_layer": content_layer, "style_layers": list(style_layers),
+                   "coordinate_wins": wins, "pairs": rows})
 
 
 if __name__ == "__main__":

@@ -1,17 +1,58 @@
 """Orbax checkpoints of one TrainState plus the config that made it."""
 
 import contextlib
+import hashlib
 import json
 import logging
 import os
 import shutil
+import sys
 import tempfile
+import threading
+import time
 
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
+import tensorstore
 
 from dsp.errors import InputError
+
+
+class _OrbaxFailuresAsExceptions(logging.Filter):
+  """Drops Orbax's ERROR log lines: it logs a failed background save before raising it, and the raised error
+  is what the loop reports (a full disk as one line)."""
+
+  def filter(self, record):
+    return record.levelno < logging.ERROR or f"{os.sep}orbax{os.sep}" not in record.pathname
+
+
+class _DroppedFutures(logging.Filter):
+  """Drops asyncio's "exception was never retrieved" lines: when one of Orbax's parallel writes fails, the
+  others' failures are dropped futures, and the first failure is raised and reported."""
+
+  def filter(self, record):
+    return "exception was never retrieved" not in record.getMessage()
+
+
+for _logger, _filter in ((logging.getLogger("absl"), _OrbaxFailuresAsExceptions),
+                         (logging.getLogger("asyncio"), _DroppedFutures)):
+  if not any(isinstance(existing, _filter) for existing in _logger.filters):
+    _logger.addFilter(_filter())
+
+
+def _drop_closed_loop_callbacks(previous):
+  """An unraisable-exception hook that drops tensorstore callbacks that find Orbax's event loop closed (after a
+  save or restore already failed, and was reported, they would print a traceback each), and passes on the rest."""
+  def hook(unraisable):
+    if not (isinstance(unraisable.exc_value, RuntimeError) and str(unraisable.exc_value) == "Event loop is closed"):
+      previous(unraisable)
+  hook.drops_closed_loop_callbacks = True
+  return hook
+
+
+if not getattr(sys.unraisablehook, "drops_closed_loop_callbacks", False):
+  sys.unraisablehook = _drop_closed_loop_callbacks(sys.unraisablehook)
 
 
 class Checkpointer:
@@ -45,12 +86,20 @@ class Checkpointer:
   def save(self, step, state, model_config, labels, totals=None, force=False):
     """Saves if `step` is on the save interval, or always with `force`; returns whether it saved.
 
+    The JSON item records a digest of the state's arrays and of its
+    parameters, so a flipped byte that the storage format itself would not
+    notice is caught on restore.
+
     Args:
       totals: JSON-able {"runs", "wall_s"} of the training that reached `step`, across resumes (the loop's).
     """
-    config = {"model": model_config, "labels": labels} | ({"totals": totals} if totals else {})
+    if not (force or self._manager.should_save(step)):
+      return False
+    host = jax.device_get(state)
+    config = {"model": model_config, "labels": labels, "digest": {"state": digest(host), "params": digest(
+        _params_of(host))}} | ({"totals": totals} if totals else {})
     return self._manager.save(step, args=ocp.args.Composite(
-        state=ocp.args.StandardSave(state), config=ocp.args.JsonSave(config)), force=force)
+        state=ocp.args.StandardSave(state), config=ocp.args.JsonSave(config)), force=True)
 
   def restore_newest_intact(self, abstract_state, model_config):
     """Restores the newest checkpoint that reads back, into the structure of `abstract_state`.
@@ -69,10 +118,14 @@ class Checkpointer:
     """
     while (step := self._manager.latest_step()) is not None:
       try:
-        saved_config = self._manager.restore(step, args=ocp.args.Composite(config=ocp.args.JsonRestore()))["config"]
+        with _quiet_absl():
+          saved_config = self._manager.restore(
+              step, args=ocp.args.Composite(config=ocp.args.JsonRestore()))["config"]
         check_same_config(saved_config["model"], model_config, self.directory)
+        verify_arrays(os.path.join(self.directory, str(step), "state"))
         state = self._manager.restore(step, args=ocp.args.Composite(
             state=ocp.args.StandardRestore(abstract_state)))["state"]
+        check_digest(saved_config, "state", state)
         return state, saved_config.get("totals", {"runs": 0, "wall_s": 0.0})
       except InputError:
         raise
@@ -86,8 +139,17 @@ class Checkpointer:
               "next older one")
     return None, None
 
-  def remove_unfinished(self):
-    """Deletes the temporary folders of saves that did not finish (e.g. on a full disk)."""
+  def remove_unfinished(self, timeout_s=10.0):
+    """Deletes the temporary folders of saves that did not finish (e.g. on a full disk); call after `close`.
+
+    After a failed save Orbax's writer threads can still be finishing (and
+    recreating the folder), so they are given up to `timeout_s` to end first.
+    """
+    deadline = time.monotonic() + timeout_s
+    for thread in threading.enumerate():
+      if thread is not threading.current_thread() and not thread.daemon:
+        with contextlib.suppress(Exception):  # Orbax's threads re-raise their failure on join
+          thread.join(max(0.0, deadline - time.monotonic()))
     for name in os.listdir(self.directory):
       if "orbax-checkpoint-tmp" in name:
         shutil.rmtree(os.path.join(self.directory, name), ignore_errors=True)
@@ -97,6 +159,28 @@ class Checkpointer:
 
   def close(self):
     self._manager.close()
+
+
+def _params_of(state):
+  return state["params"] if isinstance(state, dict) else state.params
+
+
+def digest(tree):
+  """A SHA-256 hex digest of a pytree's leaves: their order, shapes, dtypes and bytes."""
+  hasher = hashlib.sha256()
+  for leaf in jax.tree.leaves(jax.device_get(tree)):
+    leaf = np.asarray(leaf)
+    hasher.update(f"{leaf.shape}{leaf.dtype}".encode())
+    hasher.update(np.ascontiguousarray(leaf).tobytes())
+  return hasher.hexdigest()
+
+
+def check_digest(saved_config, item, tree):
+  """Raises ValueError when `tree` does not match the digest saved for `item` ("state" or "params");
+  checkpoints written before digests were recorded pass."""
+  expected = saved_config.get("digest", {}).get(item)
+  if expected is not None and digest(tree) != expected:
+    raise ValueError(f"its {item} arrays differ from the digest saved with them (a damaged file)")
 
 
 def _canonical(config):
@@ -185,6 +269,22 @@ def _unreadable(step_folder, error):
   return InputError(f"{step_folder}: unreadable checkpoint ({_first_line(error)}); {advice}")
 
 
+def verify_arrays(state_folder, prefix=""):
+  """Reads back every stored chunk of a checkpoint's `state` item whose key starts with `prefix`, one by one.
+
+  OCDBT checksums its b-tree nodes, so a truncated, byte-flipped or
+  missing file fails here as a ValueError in this thread, before Orbax's
+  parallel restore, whose failures also spray asyncio tracebacks on stderr.
+  A folder not in OCDBT format is left to Orbax.
+  """
+  if not os.path.isfile(os.path.join(state_folder, "manifest.ocdbt")):
+    return
+  store = tensorstore.KvStore.open({"driver": "ocdbt", "base": f"file://{os.path.abspath(state_folder)}"}).result()
+  for key in store.list().result():
+    if key.decode().startswith(prefix):
+      store.read(key).result()
+
+
 def _read_config(path):
   """(the JSON item of a checkpoint, its step folder, its step), without reading any array."""
   _, step_folder, step = locate_checkpoint(path)
@@ -222,19 +322,24 @@ def load_model_checkpoint(path):
     InputError: one line naming the step folder when any part of it cannot be read.
   """
   _, step_folder, _ = locate_checkpoint(path)
-  model_config, labels = load_model_config(step_folder)
+  saved_config, _, _ = _read_config(step_folder)
   state_folder = os.path.join(step_folder, "state")
   try:
     with _quiet_absl():
+      verify_arrays(state_folder, prefix="params.")
       reader = ocp.PyTreeCheckpointer()
-      params_metadata = reader.metadata(state_folder).item_metadata.tree["params"]
+      metadata = reader.metadata(state_folder).item_metadata
+      if metadata is None:
+        raise ValueError("its array metadata cannot be read")
+      params_metadata = metadata.tree["params"]
       restored = reader.restore(state_folder, args=ocp.args.PyTreeRestore(
           item={"params": jax.tree.map(lambda leaf: jax.ShapeDtypeStruct(leaf.shape, leaf.dtype), params_metadata)},
           restore_args={"params": jax.tree.map(lambda _: ocp.RestoreArgs(restore_type=np.ndarray), params_metadata)},
           partial_restore=True))
+    check_digest(saved_config, "params", restored["params"])
   except Exception as error:  # tensorstore, zstd, JSON and OS errors of a damaged folder
     raise _unreadable(step_folder, error) from None
-  return model_config, restored["params"], labels
+  return saved_config["model"], restored["params"], saved_config.get("labels", {})
 
 
 def export_parameters(path, out_dir):
@@ -259,7 +364,10 @@ def export_parameters(path, out_dir):
     manager = ocp.CheckpointManager(os.path.join(staging, "checkpoints"), item_names=("state", "config"),
                                     options=ocp.CheckpointManagerOptions(create=True))
     manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave({"params": params}),
-                                               config=ocp.args.JsonSave({"model": model_config, "labels": labels})),
+                                               config=ocp.args.JsonSave({
+                                                 "model": model_config, "labels": labels,
+                                                 "digest": {"params": digest(params),
+                                                            "state": digest({"params": params})}})),
                  force=True)
     manager.wait_until_finished()
     manager.close()

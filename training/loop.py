@@ -12,7 +12,6 @@ import fcntl
 import math
 import os
 import signal
-import sys
 import time
 
 import jax
@@ -22,8 +21,9 @@ from tqdm import tqdm
 
 from dsp.errors import InputError, StoppedBySignal, is_disk_full
 from dsp.files import make_dir, save_json
+from training import memory
 from training import state as state_lib
-from training.checkpoint import Checkpointer
+from training.checkpoint import Checkpointer, checkpoint_steps
 from training.metrics import MetricWriter
 
 BLOWUP_FACTOR = 10.0  # a parameter norm this many times its value at the last checkpoint means divergence
@@ -178,7 +178,6 @@ def train(*, workdir, model_config, init_params, loss_fn, train_batch, eval_batc
       checkpointed and the exception holds the state.
   """
   _check_settings(train_config, batch_size, samples_per_batch)
-  make_dir(workdir, "--workdir")
   sharding = Sharding()
   sharding.check_batch_size(batch_size)
   optimizer = state_lib.make_optimizer(train_config.learning_rate, train_config.num_steps,
@@ -188,29 +187,41 @@ def train(*, workdir, model_config, init_params, loss_fn, train_batch, eval_batc
   def fresh_state():
     return state_lib.create_state(init_params(jax.random.key(train_config.seed)), optimizer, train_config.seed)
 
+  # Compiled, and its memory checked, before anything is written: every step's batch has step 0's shapes.
+  compile_start = time.perf_counter()
+  abstract_state = jax.eval_shape(fresh_state)
+  abstract_batch = jax.tree.map(lambda array: jax.ShapeDtypeStruct(array.shape, array.dtype), train_batch(0))
+  train_step = memory.compile_within_memory(
+      jax.jit(state_lib.make_train_step(loss_fn, optimizer), donate_argnums=(0,),
+              in_shardings=(sharding.replicated, sharding.data, sharding.replicated),
+              out_shardings=(sharding.replicated, sharding.replicated)),
+      (abstract_state, abstract_batch, jax.eval_shape(state_lib.step_key, abstract_state)),
+      "a training step", "lower data.batch_size or data.crop")
+  compile_seconds = time.perf_counter() - compile_start
+  make_dir(workdir, "--workdir")
   with workdir_lock(workdir):
     return _train_in_locked_workdir(
-        workdir=workdir, model_config=model_config, fresh_state=fresh_state, loss_fn=loss_fn,
-        optimizer=optimizer, sharding=sharding, train_batch=train_batch, eval_batches=eval_batches,
-        train_config=train_config, samples_per_batch=samples_per_batch, labels=labels, loss_unit=loss_unit,
-        extra_eval=extra_eval)
+        workdir=workdir, model_config=model_config, fresh_state=fresh_state, abstract_state=abstract_state,
+        train_step=train_step, compile_seconds=compile_seconds, loss_fn=loss_fn, sharding=sharding,
+        train_batch=train_batch, eval_batches=eval_batches, train_config=train_config,
+        samples_per_batch=samples_per_batch, labels=labels, loss_unit=loss_unit, extra_eval=extra_eval)
 
 
-def _train_in_locked_workdir(*, workdir, model_config, fresh_state, loss_fn, optimizer, sharding, train_batch,
-                             eval_batches, train_config, samples_per_batch, labels, loss_unit, extra_eval):
-  """The body of `train` once the workdir is locked (same arguments, plus its optimizer and sharding)."""
+def _train_in_locked_workdir(*, workdir, model_config, fresh_state, abstract_state, train_step, compile_seconds,
+                             loss_fn, sharding, train_batch, eval_batches, train_config, samples_per_batch, labels,
+                             loss_unit, extra_eval):
+  """The body of `train` once the workdir is locked (its arguments, plus the compiled step and its sharding)."""
   checkpointer = Checkpointer(workdir, keep=train_config.keep_checkpoints, save_every=train_config.checkpoint_every)
-  state, totals = checkpointer.restore_newest_intact(jax.eval_shape(fresh_state), model_config)
+  state, totals = checkpointer.restore_newest_intact(abstract_state, model_config)
   if state is None:
+    if os.path.isdir(os.path.join(workdir, "unreadable_checkpoints")) and not checkpoint_steps(checkpointer.directory):
+      print(f"no checkpoint in {checkpointer.directory} reads back; starting from step 0")
     state, totals = fresh_state(), {"runs": 0, "wall_s": 0.0}
   else:
     print(f"resuming from step {int(state.step)} in {checkpointer.directory}")
   save_json(os.path.join(workdir, "model_config.json"), model_config)
   state = jax.device_put(state, sharding.replicated)
 
-  train_step = jax.jit(state_lib.make_train_step(loss_fn, optimizer), donate_argnums=(0,),
-                       in_shardings=(sharding.replicated, sharding.data, sharding.replicated),
-                       out_shardings=(sharding.replicated, sharding.replicated))
   eval_step = jax.jit(state_lib.make_eval_step(loss_fn),
                       in_shardings=(sharding.replicated, sharding.data, sharding.replicated),
                       out_shardings=sharding.replicated)
@@ -232,7 +243,7 @@ def _train_in_locked_workdir(*, workdir, model_config, fresh_state, loss_fn, opt
   run_start = time.perf_counter()
   interval_start, interval_steps, done = run_start, 0, start
   healthy = (start, float(state_lib.parameter_norm(state.params)))  # (step, parameter norm) of the last good state
-  saved_totals = totals
+  saved_totals, disk_full, failed = totals, False, True
   try:
     with _StopRequest() as stop:
       for step in range(start, train_config.num_steps):
@@ -241,7 +252,7 @@ def _train_in_locked_workdir(*, workdir, model_config, fresh_state, loss_fn, opt
         state, metrics = train_step(state, batch, state_lib.step_key(state))
         metrics = jax.device_get(metrics)
         if step == start:
-          writer.write(step + 1, {"compile_and_first_step_s": time.perf_counter() - tic})
+          writer.write(step + 1, {"compile_and_first_step_s": compile_seconds + time.perf_counter() - tic})
           interval_start, interval_steps = time.perf_counter(), 0
         else:
           interval_steps += 1
@@ -268,10 +279,13 @@ def _train_in_locked_workdir(*, workdir, model_config, fresh_state, loss_fn, opt
           print(f"\nstopped by signal at step {done}; checkpoint saved, rerun the same command to resume")
           break
     checkpointer.wait()  # an asynchronous save's failure surfaces here
+    failed = False
   except Exception as error:
     if not is_disk_full(error):
       raise
-    checkpointer.remove_unfinished()
+    disk_full = True
+    with contextlib.suppress(Exception):
+      checkpointer.wait()
     good = checkpointer.latest_step()
     raise InputError(f"no space left on device in {workdir} at step {done}; "
                      + ("no checkpoint was saved" if good is None else f"the last intact checkpoint is step {good}")
@@ -279,7 +293,7 @@ def _train_in_locked_workdir(*, workdir, model_config, fresh_state, loss_fn, opt
   finally:
     progress.close()
     # On success the checkpointer has been waited for; on a failure, the first error is the one to report.
-    quiet = contextlib.suppress(Exception) if sys.exc_info()[1] is not None else contextlib.nullcontext()
+    quiet = contextlib.suppress(Exception) if failed else contextlib.nullcontext()
     with quiet:
       checkpointer.wait()
     newest = checkpointer.latest_step()
@@ -287,6 +301,8 @@ def _train_in_locked_workdir(*, workdir, model_config, fresh_state, loss_fn, opt
       checkpointer.close()
     with quiet:
       writer.close()
+    if disk_full:
+      checkpointer.remove_unfinished()
     print(f"this run: {done - start} steps in {time.perf_counter() - run_start:.0f} s; {workdir}: step "
           f"{newest} reached in {saved_totals['wall_s']:.0f} s over {saved_totals['runs']} "
           "run(s), by its newest checkpoint")
@@ -303,9 +319,9 @@ def _stop_if_diverging(metrics, step, healthy, checkpointer):
   """
   loss, grad_norm, norm = (float(metrics[name]) for name in ("loss", "grad_norm", "param_norm"))
   healthy_step, healthy_norm = healthy
-  if not all(math.isfinite(value) for value in (loss, grad_norm, norm)):
+  if not (math.isfinite(loss) and math.isfinite(grad_norm)):
     problem = f"loss became {loss} (gradient norm {grad_norm:.3g})"
-  elif norm > BLOWUP_FACTOR * healthy_norm:
+  elif not norm <= BLOWUP_FACTOR * healthy_norm:  # also true for an infinite or NaN norm
     problem = f"the parameter norm grew from {healthy_norm:.3g} at step {healthy_step} to {norm:.3g}"
   else:
     return
