@@ -41,7 +41,7 @@ def make_problem(model, params, length, block, steps):
 
 def time_block_steps(problem, params, init, incremental, timed_blocks):
   step = jax.jit(ws.make_block_step(problem, incremental))
-  sweep = jax.jit(ws.initial_sweep, static_argnums=0)(problem, params, init)
+  sweep = jax.jit(ws.initial_sweep)(problem, params, init)
   tic = time.perf_counter()
   sweep, loss = jax.block_until_ready(step(params, sweep, 0))
   compile_s = time.perf_counter() - tic

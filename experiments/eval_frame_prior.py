@@ -11,6 +11,7 @@ recordings). Prints a table and writes f0_by_gender.png and eval.json.
 """
 
 import argparse
+import functools
 import os
 import types
 
@@ -47,7 +48,7 @@ def main(argv):
   model, params, _ = load_frame_prior(args.checkpoint)
   data = types.SimpleNamespace(name="voices", config=args.corpus_config, data_dir=args.data_dir)
   clips, split_frames, vectors = load_frames(data, "validation")
-  loss_fn = jax.jit(make_loss_fn(model, 0.0))
+  loss_fn = jax.jit(functools.partial(make_loss_fn(model, 0.0), step=0, train=False))
   rng = np.random.default_rng(args.seed)
   nats = [float(loss_fn(params, frame_windows(vectors, split_frames.starts, split_frames.counts, clips.speaker,
                                                clips.gender, rng, 16, 200), jax.random.key(0))[0]) for _ in range(10)]

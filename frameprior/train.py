@@ -54,8 +54,10 @@ def validation_windows(loaded, seed, num_batches, batch_size, length):
 
 
 def make_loss_fn(model, input_noise):
-  """`(params, batch, key) -> (nats per frame, metrics)`; inputs are the previous frames plus Gaussian noise."""
-  def loss_fn(params, batch, key):
+  """`(params, batch, key, *, step, train) -> (nats per frame, metrics)`; inputs are the previous frames plus
+  Gaussian noise, in training and in evaluation alike."""
+  def loss_fn(params, batch, key, *, step, train):
+    del step, train
     frames, mask = batch["frames"], batch["mask"]
     previous = jnp.pad(frames[:, :-1], ((0, 0), (1, 0), (0, 0)))
     previous = previous + input_noise * jax.random.normal(key, previous.shape)

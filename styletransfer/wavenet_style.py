@@ -28,26 +28,15 @@ passes use valid convolutions, so a window sees exactly what the full pass sees.
 """
 
 import functools
-from typing import Any, Callable, NamedTuple
+from typing import Any, NamedTuple
 
+import flax
 import jax
 import jax.numpy as jnp
 import optax
 
 from dsp import mulaw
 
-
-class Objective(NamedTuple):
-  """A loss built from sums over positions of per-position statistics.
-
-  layers: indices of the residual layers whose activations it reads.
-  statistics: (acts [len(layers), n, R], first position s, mask [n]) -> pytree
-    of sums over the n positions s, s + 1, ... (masked positions excluded).
-  loss: pytree of sums over all T positions -> scalar loss to minimise.
-  """
-  layers: tuple
-  statistics: Callable
-  loss: Callable
 
 
 class Decoded(NamedTuple):
@@ -108,49 +97,69 @@ def gram(acts, mask):
   return jnp.einsum("ltr,lts->lrs", masked, acts)
 
 
-def style_objective(content_acts, style_acts, content_layer, style_layers, content_weight, style_weight,
-                    window=0):
+@flax.struct.dataclass
+class StyleObjective:
   """Content at one deep layer plus Gram style at shallow layers (Gatys et al., on WaveNet).
 
-  Args:
-    content_acts: [T, R] activations of the content clip at `content_layer`.
-    style_acts: [len(style_layers), T_style, R] of the style clip.
-    window: positions of slack after T in the content target (window length).
+  An objective is a loss built from sums over positions of per-position
+  statistics: `statistics(acts [len(layers), n, R], first position s, mask [n])`
+  gives a pytree of sums over the n positions s, s + 1, ... (masked positions
+  excluded) and `loss(totals)` the scalar to minimise from the sums over all
+  T positions. It is a pytree: the targets and weights are traced arrays, and
+  only the layers and length are static, so one compiled decoder serves every
+  clip pair and weighting of the same sizes.
 
-  Returns:
-    An Objective whose loss is
-      content_weight * mean_t,r (a_t - c_t)^2
-      + style_weight * sum_layers mean_rs (G - G_style)^2,  G = sum_t a_t a_t^T / T.
+  loss = content_weight * mean_t,r (a_t - c_t)^2
+         + style_weight * sum_layers mean_rs (G - G_style)^2,  G = sum_t a_t a_t^T / T.
   """
-  length, channels = content_acts.shape
-  target_grams = gram(style_acts, jnp.ones(style_acts.shape[1])) / style_acts.shape[1]
-  content_padded = jnp.pad(content_acts, ((0, window), (0, 0)))
-  layers = (content_layer,) + tuple(style_layers)
+  content_target: jax.Array  # [T + slack, R] content clip's activations at layers[0], zero after T
+  target_grams: jax.Array  # [len(layers) - 1, R, R] time-normalised Grams of the style clip
+  content_weight: jax.Array  # [] weight of the content term
+  style_weight: jax.Array  # [] weight of the style term
+  layers: tuple = flax.struct.field(pytree_node=False)  # (content layer, style layers...)
+  length: int = flax.struct.field(pytree_node=False)  # T
 
-  def statistics(acts, start, mask):
-    target = jax.lax.dynamic_slice(content_padded, (start, 0), (acts.shape[1], channels))
+  def statistics(self, acts, start, mask):
+    target = jax.lax.dynamic_slice(self.content_target, (start, 0), (acts.shape[1], self.content_target.shape[1]))
     squared = jnp.sum(mask[:, None] * (acts[0] - target) ** 2)
     return {"content": squared, "gram": gram(acts[1:], mask)}
 
-  def loss(totals):
-    content = totals["content"] / (length * channels)
-    style = jnp.sum(jnp.mean((totals["gram"] / length - target_grams) ** 2, axis=(1, 2)))
-    return content_weight * content + style_weight * style
+  def loss(self, totals):
+    content = totals["content"] / (self.length * self.content_target.shape[1])
+    style = jnp.sum(jnp.mean((totals["gram"] / self.length - self.target_grams) ** 2, axis=(1, 2)))
+    return self.content_weight * content + self.style_weight * style
 
-  return Objective(layers, statistics, loss)
+
+def style_objective(content_acts, style_acts, content_layer, style_layers, content_weight, style_weight,
+                    window=0):
+  """The StyleObjective of a content clip's activations [T, R] at `content_layer` and a style clip's
+  [len(style_layers), T_style, R]; `window` positions of slack after T in the content target."""
+  return StyleObjective(
+      content_target=jnp.pad(content_acts, ((0, window), (0, 0))),
+      target_grams=gram(style_acts, jnp.ones(style_acts.shape[1])) / style_acts.shape[1],
+      content_weight=jnp.asarray(content_weight, jnp.float32), style_weight=jnp.asarray(style_weight, jnp.float32),
+      layers=(content_layer,) + tuple(style_layers), length=content_acts.shape[0])
+
+
+@flax.struct.dataclass
+class ActivationObjective:
+  """"Fooling": maximise the mean activation of one unit (or of all units) of a layer (see StyleObjective)."""
+  layers: tuple = flax.struct.field(pytree_node=False)  # (the layer,)
+  length: int = flax.struct.field(pytree_node=False)  # T
+  unit: Any = flax.struct.field(pytree_node=False, default=None)  # a channel index, or None for all
+
+  def statistics(self, acts, start, mask):
+    del start
+    values = acts[0] if self.unit is None else acts[0, :, self.unit:self.unit + 1]
+    return {"activation": jnp.sum(mask * values.mean(axis=-1))}
+
+  def loss(self, totals):
+    return -totals["activation"] / self.length
 
 
 def activation_objective(layer, length, unit=None):
-  """"Fooling": maximise the mean activation of one unit (or of all units) of `layer`."""
-  def statistics(acts, start, mask):
-    del start
-    values = acts[0] if unit is None else acts[0, :, unit:unit + 1]
-    return {"activation": jnp.sum(mask * values.mean(axis=-1))}
-
-  def loss(totals):
-    return -totals["activation"] / length
-
-  return Objective((layer,), statistics, loss)
+  """The ActivationObjective of `unit` (None: every unit) of residual layer `layer` over T = `length`."""
+  return ActivationObjective(layers=(layer,), length=length, unit=unit)
 
 
 class _Sweep(NamedTuple):
@@ -159,15 +168,21 @@ class _Sweep(NamedTuple):
   totals: Any  # objective statistics summed over [0, T)
 
 
-class Problem(NamedTuple):
-  """Everything static about one decoding problem (hashable: it is a static argument of the jitted decoders)."""
-  model: Any
-  objective: Objective
-  length: int  # T
-  block: int  # columns per block
-  steps: int  # optimiser steps per block
-  learning_rate: float
-  global_ids: tuple = ()  # ((name, class id), ...) global conditioning, sorted by name; () for none
+@flax.struct.dataclass
+class Problem:
+  """One decoding problem: a pytree whose only leaves are its objective's targets and weights.
+
+  The jitted decoders take it as an ordinary argument; its other fields are
+  static (part of the tree structure), so a problem of the same sizes and
+  settings reuses the compiled program whatever the clips.
+  """
+  objective: Any  # a StyleObjective or ActivationObjective
+  model: Any = flax.struct.field(pytree_node=False)
+  length: int = flax.struct.field(pytree_node=False)  # T
+  block: int = flax.struct.field(pytree_node=False)  # columns per block
+  steps: int = flax.struct.field(pytree_node=False)  # optimiser steps per block
+  learning_rate: float = flax.struct.field(pytree_node=False)
+  global_ids: tuple = flax.struct.field(pytree_node=False, default=())  # ((name, class id), ...) sorted; () for none
 
   @property
   def global_id_arrays(self):
@@ -292,12 +307,12 @@ def _final_codes(problem, inputs):
   return jnp.argmax(inputs[context:context + problem.length], axis=-1).astype(jnp.int32)
 
 
-@functools.partial(jax.jit, static_argnames=("problem", "sweeps", "incremental"))
+@functools.partial(jax.jit, static_argnames=("sweeps", "incremental"))
 def coordinate_descent(problem, params, init_codes, sweeps=1, incremental=True):
   """Decodes by coordinate descent: one compiled program for all sweeps and blocks.
 
   Args:
-    problem: a Problem (static).
+    problem: a Problem (its targets traced, its sizes static).
     params: WaveNet variables.
     init_codes: [T] int32 starting codes (the content clip, or noise).
     sweeps: passes over all blocks.
@@ -313,7 +328,7 @@ def coordinate_descent(problem, params, init_codes, sweeps=1, incremental=True):
   return Decoded(_final_codes(problem, sweep.inputs), trace)
 
 
-@functools.partial(jax.jit, static_argnames=("problem", "steps"))
+@functools.partial(jax.jit, static_argnames=("steps",))
 def joint_relaxation(problem, params, steps):
   """The naive alternative: Adam on all logits at once from zero (uniform columns), argmax at the end.
 
@@ -356,14 +371,14 @@ def make_style_task(model, params, content_codes, style_codes, content_layer, st
 
   global_ids: {name: class id} global conditioning of the WaveNet (e.g. {"gender": 1}), or None.
   """
-  problem = Problem(model=model, objective=None, length=content_codes.shape[0], block=block, steps=steps,
+  problem = Problem(objective=None, model=model, length=content_codes.shape[0], block=block, steps=steps,
                     learning_rate=learning_rate, global_ids=hashable_global_ids(global_ids))
   content_acts = clip_activations(model, params, content_codes, (content_layer,), problem.global_id_arrays)[0]
   style_acts = clip_activations(model, params, style_codes, tuple(style_layers), problem.global_id_arrays)
   slack = problem.num_blocks * problem.block + problem.window
 
   def with_weights(content_weight, style_weight):
-    return problem._replace(objective=style_objective(content_acts, style_acts, content_layer, style_layers,
+    return problem.replace(objective=style_objective(content_acts, style_acts, content_layer, style_layers,
                                                       content_weight, style_weight, window=slack))
 
   return StyleTask(with_weights(content_weight, style_weight), with_weights(content_weight, 0.0),
@@ -378,7 +393,7 @@ def task_losses(task, params, codes):
   return losses
 
 
-@functools.partial(jax.jit, static_argnames=("problem",))
+@jax.jit
 def one_hot_loss(problem, params, codes):
   """The objective of a hard one-hot input: [T] codes -> scalar."""
   model = problem.model

@@ -12,17 +12,18 @@ from training.loop import train
 
 
 def make_loss_fn(model, flip_polarity=False):
-  """`(params, batch, key) -> (mean binary cross-entropy in nats per tag, metrics)`.
+  """`(params, batch, key, *, step, train) -> (mean binary cross-entropy in nats per tag, metrics)`.
 
   `batch` holds audio [b, n] float32 and tags [b, n_tags] float32, and
-  optionally weight [b] float32 (0 for padding rows). A batch without weight
-  is a training batch: the model runs with dropout (from `key`) and, with
-  `flip_polarity`, each clip's waveform is negated with probability 1/2. A
-  batch with weight (evaluation) runs deterministically on the audio as given.
+  optionally weight [b] float32 (0 for padding rows). In training the model
+  runs with dropout (from `key`) and, with `flip_polarity`, each clip's
+  waveform is negated with probability 1/2; in evaluation it runs
+  deterministically on the audio as given.
   """
-  def loss_fn(params, batch, key):
+  def loss_fn(params, batch, key, *, step, train):
+    del step
     audio = batch["audio"]
-    if "weight" in batch:
+    if not train:
       logits = model.apply(params, audio)
     else:
       polarity_key, dropout_key = jax.random.split(key)

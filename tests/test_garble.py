@@ -145,7 +145,8 @@ def test_eval_wavenet_matches_the_training_loss_and_prints_each_speaker(smoke_ru
   scores = wavenet_evaluate.bits_per_window(model, params, batches, ("speaker", "gender"))
   loss_fn = wavenet_loss.make_loss_fn(model, ("speaker", "gender"))
   weights = [batch["weight"].sum() for batch in batches]
-  nats = sum(float(loss_fn(params, batch, None)[0]) * weight for batch, weight in zip(batches, weights)) / sum(weights)
+  nats = sum(float(loss_fn(params, batch, None, step=0, train=False)[0]) * weight
+             for batch, weight in zip(batches, weights)) / sum(weights)
   assert scores["bits"].shape == (5,) and scores["bits"].mean() == pytest.approx(nats / np.log(2), rel=1e-5)
   absent = wavenet_evaluate.bits_per_window(model, params, batches, ("speaker", "gender"), drop_speaker=True)
   assert not np.allclose(absent["bits"], scores["bits"])

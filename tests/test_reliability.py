@@ -36,8 +36,8 @@ def quadratic_run(workdir, num_steps, batch_fn=None, **overrides):
       eval_every=1000, checkpoint_every=2, keep_checkpoints=3, seed=0))
   config.update(overrides)
 
-  def loss_fn(params, batch, key):
-    del key
+  def loss_fn(params, batch, key, *, step, train):
+    del key, step, train
     return jnp.mean(jnp.square(params["w"][None] - batch["target"])), {}
 
   return train(workdir=str(workdir), model_config={"kind": "quadratic"}, init_params=lambda key: {"w": jnp.ones(4)},

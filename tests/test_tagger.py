@@ -66,7 +66,8 @@ def test_dropout_only_in_training_and_evaluation_batches_ignore_the_key():
   assert not np.allclose(dropped, deterministic, atol=1e-3)
   loss_fn = make_loss_fn(model, flip_polarity=True)
   batch = {"audio": audio, "tags": jnp.ones((2, 3)), "weight": jnp.ones(2)}
-  assert float(loss_fn(params, batch, jax.random.key(3))[0]) == float(loss_fn(params, batch, jax.random.key(4))[0])
+  evaluate = lambda key: float(loss_fn(params, batch, key, step=0, train=False)[0])
+  assert evaluate(jax.random.key(3)) == evaluate(jax.random.key(4))
 
 
 def test_polarity_flip_negates_whole_training_clips():
@@ -75,16 +76,17 @@ def test_polarity_flip_negates_whole_training_clips():
   params = model.init(jax.random.key(1), audio)
   tags = jnp.array([[1.0, 0.0, 1.0]])
   evaluation = make_loss_fn(model)
-  as_given = float(evaluation(params, {"audio": audio, "tags": tags, "weight": jnp.ones(1)}, None)[0])
-  negated = float(evaluation(params, {"audio": -audio, "tags": tags, "weight": jnp.ones(1)}, None)[0])
+  as_given = float(evaluation(params, {"audio": audio, "tags": tags}, None, step=0, train=False)[0])
+  negated = float(evaluation(params, {"audio": -audio, "tags": tags}, None, step=0, train=False)[0])
   assert abs(as_given - negated) > 1e-4
   training = make_loss_fn(model, flip_polarity=True)
-  losses = [float(training(params, {"audio": audio, "tags": tags}, jax.random.key(seed))[0]) for seed in range(16)]
+  losses = [float(training(params, {"audio": audio, "tags": tags}, jax.random.key(seed), step=0, train=True)[0])
+            for seed in range(16)]
   assert all(min(abs(loss - as_given), abs(loss - negated)) < 1e-5 for loss in losses)
   assert any(abs(loss - as_given) < 1e-5 for loss in losses) and any(abs(loss - negated) < 1e-5 for loss in losses)
   unflipped = make_loss_fn(model)
-  assert all(abs(float(unflipped(params, {"audio": audio, "tags": tags}, jax.random.key(seed))[0]) - as_given) < 1e-5
-             for seed in range(4))
+  assert all(abs(float(unflipped(params, {"audio": audio, "tags": tags}, jax.random.key(seed), step=0,
+                                 train=True)[0]) - as_given) < 1e-5 for seed in range(4))
 
 
 def test_log_power_filterbank_is_polarity_invariant():
@@ -148,7 +150,8 @@ def test_loss_is_binary_cross_entropy_weighted_by_rows():
   params = model.init(jax.random.key(0), audio)
   logits = model.apply(params, audio)
   tags = jnp.array([[1.0, 0.0], [0.0, 0.0]])
-  loss, metrics = make_loss_fn(model)(params, {"audio": audio, "tags": tags, "weight": jnp.array([1.0, 0.0])}, None)
+  loss, metrics = make_loss_fn(model)(params, {"audio": audio, "tags": tags, "weight": jnp.array([1.0, 0.0])}, None,
+                                      step=0, train=False)
   expected = np.mean([np.log1p(np.exp(-logits[0, 0])), np.log1p(np.exp(logits[0, 1]))])
   assert float(loss) == pytest.approx(float(expected), rel=1e-5)
   # The reported metrics are those of the weighted rows alone: row 1 (weight 0) has other tags, so counting it

@@ -108,7 +108,8 @@ def test_resume_after_a_signal_is_bit_for_bit(tmp_path):
 
 @pytest.mark.slow
 def test_validation_metrics_weight_each_batch_by_its_real_rows(tmp_path):
-  def loss_fn(params, batch, key):
+  def loss_fn(params, batch, key, *, step, train):
+    del key, step, train
     weight = batch.get("weight", jnp.ones_like(batch["value"]))
     loss = jnp.sum(batch["value"] * weight) / jnp.sum(weight) + 0.0 * params["w"]
     return loss, {}
@@ -122,6 +123,22 @@ def test_validation_metrics_weight_each_batch_by_its_real_rows(tmp_path):
   evals = {name: value for _, name, value in metrics.read_metrics(tmp_path) if name.startswith("eval/")}
   assert evals["eval/loss"] == pytest.approx((4 * 1.0 + 1 * 3.0) / 5)
   assert evals["eval/bits_per_row"] == pytest.approx(1.4 / np.log(2.0))
+
+
+def test_the_loss_is_told_its_step_and_mode_and_neither_travels_in_the_batch(tmp_path):
+  def loss_fn(params, batch, key, *, step, train):
+    del key
+    assert set(batch) <= {"value", "weight"}
+    return jnp.mean(batch["value"]) + 0.0 * params["w"], {"step_seen": step, "train_seen": float(train)}
+
+  batch = {"value": np.zeros(4, np.float32)}
+  train(workdir=str(tmp_path), model_config={"kind": "constant"}, init_params=lambda key: {"w": jnp.zeros(())},
+        loss_fn=loss_fn, train_batch=lambda step: batch, eval_batches=lambda: [dict(batch, weight=np.ones(4))],
+        train_config=train_config(4, log_every=1, eval_every=2), samples_per_batch=4, batch_size=4)
+  rows = {(name, step): value for step, name, value in metrics.read_metrics(tmp_path)}
+  assert [rows[("train/step_seen", step)] for step in (2, 3, 4)] == [1, 2, 3]  # the step being taken, from 0
+  assert {rows[("train/train_seen", step)] for step in (2, 3, 4)} == {1.0}
+  assert (rows[("eval/train_seen", 2)], rows[("eval/step_seen", 4)]) == (0.0, 4)
 
 
 @pytest.mark.slow

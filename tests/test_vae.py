@@ -329,9 +329,9 @@ def test_evaluation_batches_score_the_negative_elbo_without_free_bits():
   key = jax.random.key(0)
   params = model.init(key, images, key)
   loss_fn = train_mnist.make_loss_fn(model, kl_warmup_steps=0, free_bits=100.0)
-  batch = {"image": images, "step": np.zeros(8, np.int32)}
-  trained, metrics = loss_fn(params, batch, key)
-  evaluated, _ = loss_fn(params, dict(batch, weight=np.ones(8, np.float32)), key)
+  batch = {"image": images}
+  trained, metrics = loss_fn(params, batch, key, step=0, train=True)
+  evaluated, _ = loss_fn(params, dict(batch, weight=np.ones(8, np.float32)), key, step=0, train=False)
   assert float(evaluated) == pytest.approx(-float(metrics["elbo"]), rel=1e-6)
   assert float(trained) > float(evaluated) + 1.0  # the free-bits floor only in training
 

@@ -111,10 +111,28 @@ def test_coordinate_descent_beats_its_start_and_decodes_to_audio(setup):
   assert joint.codes.shape == (LENGTH,) and joint.loss_trace[-1] < joint.loss_trace[0]
 
 
+def test_one_compilation_serves_every_clip_pair_and_weighting_of_the_same_sizes(setup):
+  model, params, _, init = setup
+  decode = jax.jit(chex.assert_max_traces(ws.coordinate_descent.__wrapped__, n=1),
+                   static_argnames=("sweeps", "incremental"))
+  score = jax.jit(chex.assert_max_traces(ws.one_hot_loss.__wrapped__, n=1))
+  rng = np.random.default_rng(1)
+  totals = []
+  for _ in range(3):  # three clip pairs: the targets differ, the program does not
+    content, style = (jnp.asarray(rng.integers(0, 32, n), jnp.int32) for n in (LENGTH, 60))
+    task = tiny_task(model, params, content, style)
+    codes = decode(task.problem, params, init).codes
+    totals.append([float(score(problem, params, codes)) for problem in task])  # total, content only, style only
+    np.testing.assert_allclose(totals[-1][0], totals[-1][1] + totals[-1][2], rtol=1e-5)
+  assert len({round(total[0], 6) for total in totals}) == 3  # each pair's own targets, not the first's
+  leaves = jax.tree.leaves(task.problem)
+  assert len(leaves) == 4 and leaves[0].shape[0] > LENGTH  # content target, Grams, two weights: data, not constants
+
+
 @pytest.mark.slow
 def test_fooling_raises_the_chosen_unit(setup):
   model, params, problem, init = setup
-  fooling = problem._replace(objective=ws.activation_objective(layer=5, length=LENGTH, unit=3))
+  fooling = problem.replace(objective=ws.activation_objective(layer=5, length=LENGTH, unit=3))
   before = -float(ws.one_hot_loss(fooling, params, init))
   after = -float(ws.one_hot_loss(fooling, params, ws.coordinate_descent(fooling, params, init).codes))
   assert after > before + 0.1
@@ -129,7 +147,7 @@ def test_gender_conditioning_reaches_coordinate_descent(gendered):
   assert problem.global_ids == (("gender", 1),)
   # The content term is zero for the content clip only under the gender its targets were computed with.
   assert float(ws.one_hot_loss(task.content_only, params, content)) < 1e-9
-  other_gender = task.content_only._replace(global_ids=(("gender", 0),))
+  other_gender = task.content_only.replace(global_ids=(("gender", 0),))
   assert float(ws.one_hot_loss(other_gender, params, content)) > 1e-3
   decoded = ws.coordinate_descent(problem, params, init)
   final = float(ws.one_hot_loss(problem, params, decoded.codes))

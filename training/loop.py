@@ -148,8 +148,10 @@ def train(*, workdir, model_config, init_params, loss_fn, train_batch, eval_batc
     model_config: JSON-able dict of the model's config; saved with every
       checkpoint and checked on resume.
     init_params: `key -> params`.
-    loss_fn: `(params, batch, key) -> (loss nats, metrics)`; on a batch with
-      `weight` (evaluation) the loss is the mean over rows of weight 1.
+    loss_fn: `(params, batch, key, *, step, train) -> (loss nats, metrics)`
+      (see `training.state.make_train_step`); evaluation calls it with
+      `train=False` on batches whose `weight` marks padding rows (0), and the
+      loss is the mean over rows of weight 1.
     train_batch: `step -> dict of numpy arrays`, the global batch of that step
       (a pure function of the step, so resumed runs see the same data).
     eval_batches: `() -> iterable of numpy batches` of the validation split;
@@ -223,7 +225,7 @@ def _train_in_locked_workdir(*, workdir, model_config, fresh_state, abstract_sta
   state = jax.device_put(state, sharding.replicated)
 
   eval_step = jax.jit(state_lib.make_eval_step(loss_fn),
-                      in_shardings=(sharding.replicated, sharding.data, sharding.replicated),
+                      in_shardings=(sharding.replicated, sharding.replicated, sharding.data, sharding.replicated),
                       out_shardings=sharding.replicated)
   start = int(state.step)
   writer = MetricWriter(workdir, start)
@@ -232,7 +234,7 @@ def _train_in_locked_workdir(*, workdir, model_config, fresh_state, abstract_sta
   def evaluate(step):
     metrics, weights = [], []
     for batch in eval_batches():
-      metrics.append(eval_step(state.params, sharding.put_batch(batch), eval_key))
+      metrics.append(eval_step(state.params, state.step, sharding.put_batch(batch), eval_key))
       weights.append(float(np.sum(batch["weight"])) if "weight" in batch else 1.0)
     if metrics:
       writer.write(step, _with_bits(_mean_metrics(jax.device_get(metrics), weights), loss_unit, "eval/"))

@@ -48,22 +48,25 @@ def parameter_norm(params):
   return optax.global_norm(params)
 
 
-LossFn = Callable[[Any, dict, jax.Array], tuple]
+LossFn = Callable[..., tuple]  # (params, batch, key, *, step, train) -> (loss, metrics)
 
 
 def make_train_step(loss_fn: LossFn, optimizer):
   """Builds `step(state, batch, key) -> (state, metrics)`.
 
   Args:
-    loss_fn: `(params, batch, key) -> (loss, metrics)`, loss a scalar mean in
-      nats, metrics a dict of scalars.
+    loss_fn: `(params, batch, key, *, step, train) -> (loss, metrics)`, loss
+      a scalar mean in nats, metrics a dict of scalars; `step` is the step
+      being taken ([] int32, e.g. for a KL warm-up) and `train` a Python bool
+      (True here: dropout, augmentation and the training objective).
     optimizer: an optax GradientTransformation.
 
   Returns:
     A pure function; metrics gain `loss`, `grad_norm` and `param_norm` (of the updated parameters).
   """
   def step(state, batch, key):
-    (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params, batch, key)
+    (loss, metrics), grads = jax.value_and_grad(
+        lambda params: loss_fn(params, batch, key, step=state.step, train=True), has_aux=True)(state.params)
     updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
     metrics = dict(metrics, loss=loss, grad_norm=optax.global_norm(grads), param_norm=parameter_norm(params))
@@ -72,8 +75,8 @@ def make_train_step(loss_fn: LossFn, optimizer):
 
 
 def make_eval_step(loss_fn: LossFn):
-  """Builds `eval_step(params, batch, key) -> metrics` (loss included)."""
-  def eval_step(params, batch, key):
-    loss, metrics = loss_fn(params, batch, key)
+  """Builds `eval_step(params, step, batch, key) -> metrics` (loss included), the loss with `train=False`."""
+  def eval_step(params, step, batch, key):
+    loss, metrics = loss_fn(params, batch, key, step=step, train=False)
     return dict(metrics, loss=loss)
   return eval_step

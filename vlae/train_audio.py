@@ -7,6 +7,7 @@ evaluation use one central crop per utterance and score the plain negative
 ELBO, reported in bits per sample.
 """
 
+import functools
 import math
 import os
 
@@ -36,16 +37,17 @@ def training_crop(labels):
 
 
 def make_loss_fn(model, crop, kl_warmup_steps, free_bits):
-  """`(params, batch, key) -> (nats per predicted sample, metrics)` for the shared loop.
+  """`(params, batch, key, *, step, train) -> (nats per predicted sample, metrics)` for the shared loop.
 
-  The batch holds `codes: [B, context + crop] int32` windows and `step: [B]`
-  int32 (the training step on every row; it sets the KL warm-up weight).
-  Training batches score the objective (warm-up and free bits); evaluation
-  batches, which carry `weight: [B]` (0 for padding rows), score the negative
-  ELBO, averaged over the rows of weight 1.
+  The batch holds `codes: [B, context + crop] int32` windows and, in
+  evaluation, `weight: [B]` (0 for padding rows). Training scores the
+  objective (the KL warm-up weight set by `step`, free bits); evaluation
+  scores the negative ELBO at full KL weight, averaged over the rows of
+  weight 1.
   """
-  def loss_fn(params, batch, key):
-    loss = vae_loss(model, params, batch["codes"], key, batch["step"][0], kl_warmup_steps, free_bits)
+  def loss_fn(params, batch, key, *, step, train):
+    loss = vae_loss(model, params, batch["codes"], key, step if train else kl_warmup_steps, kl_warmup_steps,
+                    free_bits)
     weight = batch.get("weight", jnp.ones_like(loss.elbo))
 
     def mean(values):
@@ -55,15 +57,15 @@ def make_loss_fn(model, crop, kl_warmup_steps, free_bits):
                "reconstruction_bits_per_sample": -mean(loss.reconstruction) / (crop * math.log(2.0)),
                "kl_bits_per_clip": mean(loss.kl) / math.log(2.0),
                "kl_free_bits_nats": loss.kl_free_bits, "beta": loss.beta}
-    objective = -mean(loss.elbo) if "weight" in batch else loss.objective
+    objective = loss.objective if train else -mean(loss.elbo)
     return objective / crop, metrics
   return loss_fn
 
 
-def _batched(windows, batch_size, step):
-  """Evaluation batches of windows [N, W]: codes, step [B] and weight [B] (0 for padding rows)."""
+def _batched(windows, batch_size):
+  """Evaluation batches of windows [N, W]: codes and weight [B] (0 for padding rows)."""
   for rows, weight in packed.padded_rows(len(windows), batch_size):
-    yield {"codes": windows[rows], "step": np.full(batch_size, step, np.int32), "weight": weight}
+    yield {"codes": windows[rows], "weight": weight}
 
 
 def train_and_evaluate(config, workdir):
@@ -90,10 +92,10 @@ def train_and_evaluate(config, workdir):
 
   def train_batch(step):
     batch = batching.train_batch(train_clips, config.train.seed, step, data.batch_size, context, data.crop)
-    return {"codes": batch["codes"], "step": np.full(data.batch_size, step, np.int32)}
+    return {"codes": batch["codes"]}
 
-  def eval_batches():  # At full KL weight.
-    return _batched(validation_windows[chosen], data.batch_size, objective.kl_warmup_steps)
+  def eval_batches():
+    return _batched(validation_windows[chosen], data.batch_size)
 
   labels = dict(batching.speaker_labels(data.name, data.config, train_clips, data.data_dir),
                 corpus={"name": data.name, "config": data.config}, training_crop=data.crop)
@@ -144,7 +146,7 @@ def evaluate(path, crop=None, batch_size=8, data_dir=None, seed=0, untrained=Fal
   name, corpus_config = labels["corpus"]["name"], labels["corpus"]["config"]
   context = audio.context_of(model)
   latent_features = model.decoder.latent_features
-  loss_fn = jax.jit(make_loss_fn(model, crop, 0, 0.0))
+  loss_fn = jax.jit(functools.partial(make_loss_fn(model, crop, 0, 0.0), step=0, train=False))
   clips = {split: _split_clips(name, corpus_config, split, data_dir)
            for split in ("validation", "train", "test", "heldout_speakers")}
   windows = {split: probe.central_windows(split_clips, context, crop) for split, split_clips in clips.items()}
@@ -154,7 +156,7 @@ def evaluate(path, crop=None, batch_size=8, data_dir=None, seed=0, untrained=Fal
   elbo_sum, kl_sum, reconstruction_sum = 0.0, 0.0, 0.0
   features = {}
   with tqdm(total=total_batches, desc=f"eval {shown}", unit="batch") as progress:
-    for index, batch in enumerate(_batched(windows["validation"], batch_size, 0)):
+    for index, batch in enumerate(_batched(windows["validation"], batch_size)):
       _, metrics = jax.device_get(loss_fn(params, batch, jax.random.fold_in(jax.random.key(seed), index)))
       rows = float(batch["weight"].sum())
       elbo_sum += rows * float(metrics["negative_elbo_bits_per_sample"])

@@ -26,12 +26,13 @@ def shift_pitch(frames, rng, semitones):
 
 
 def make_loss_fn(model, free_bits):
-  """`(params, batch, key) -> (-ELBO nats per frame, metrics)`: free bits in training only.
+  """`(params, batch, key, *, step, train) -> (-ELBO nats per frame, metrics)`: free bits in training only.
 
   The batch holds frames [B, T, C], mask [B, T] and, in evaluation, weight [B].
   """
-  def loss_fn(params, batch, key):
-    evaluating = "weight" in batch
+  def loss_fn(params, batch, key, *, step, train):
+    del step
+    evaluating = not train
     out = model.apply(params, batch["frames"], batch["mask"], key, 0.0 if evaluating else free_bits)
     weight = batch.get("weight", jnp.ones_like(out.kl))
     frames = jnp.sum(out.frames * weight)

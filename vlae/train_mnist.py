@@ -23,17 +23,16 @@ RECONSTRUCTIONS_FILE = "reconstructions.png"
 
 
 def make_loss_fn(model, kl_warmup_steps, free_bits):
-  """`(params, batch, key) -> (objective nats per image, metrics)` for the shared loop.
+  """`(params, batch, key, *, step, train) -> (objective nats per image, metrics)` for the shared loop.
 
-  The batch holds `image: [B, P]` float32 in {0, 1} and `step: [B]` int32,
-  the training step repeated on every row (so it splits over devices like the
-  images); it sets the KL warm-up weight. Training batches score the objective
-  (warm-up and free bits); evaluation batches, which carry `weight: [B]`,
-  score the negative ELBO.
+  The batch holds `image: [B, P]` float32 in {0, 1}. Training scores the
+  objective (the KL warm-up weight set by `step`, free bits); evaluation
+  scores the negative ELBO at full KL weight.
   """
-  def loss_fn(params, batch, key):
-    loss = vae_loss(model, params, batch["image"], key, batch["step"][0], kl_warmup_steps, free_bits)
-    objective = -jnp.mean(loss.elbo) if "weight" in batch else loss.objective
+  def loss_fn(params, batch, key, *, step, train):
+    loss = vae_loss(model, params, batch["image"], key, step if train else kl_warmup_steps, kl_warmup_steps,
+                    free_bits)
+    objective = loss.objective if train else -jnp.mean(loss.elbo)
     return objective, {"elbo": jnp.mean(loss.elbo), "reconstruction": jnp.mean(loss.reconstruction),
                        "kl": jnp.mean(loss.kl), "kl_free_bits": loss.kl_free_bits, "beta": loss.beta}
   return loss_fn
@@ -114,14 +113,12 @@ def train_and_evaluate(config, workdir):
   validation = mnist.fixed_binarization(splits.validation, seed, "validation")
 
   def train_batch(step):
-    return {"image": mnist.train_batch(splits.train, seed, step, data.batch_size),
-            "step": np.full(data.batch_size, step, np.int32)}
+    return {"image": mnist.train_batch(splits.train, seed, step, data.batch_size)}
 
   def eval_batches():  # The negative ELBO; a last partial batch is left out.
     starts = range(0, len(validation) - data.batch_size + 1, data.batch_size)[:data.eval_batches]
-    return [{"image": validation[start:start + data.batch_size],
-             "step": np.full(data.batch_size, objective.kl_warmup_steps, np.int32),
-             "weight": np.ones(data.batch_size, np.float32)} for start in starts]
+    return [{"image": validation[start:start + data.batch_size], "weight": np.ones(data.batch_size, np.float32)}
+            for start in starts]
 
   num_pixels = len(splits.train[0])
   state = train(workdir=workdir, model_config=model_config,

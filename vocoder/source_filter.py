@@ -109,8 +109,10 @@ def multi_resolution_stft_loss(target, output, weight):
 
 
 def make_loss_fn(model):
-  """`(params, batch, key) -> (loss, metrics)`; batch: audio [B, T], local, excitation, optional weight [B]."""
-  def loss_fn(params, batch, key):
+  """`(params, batch, key, *, step, train) -> (loss, metrics)`; batch: audio [B, T], local, excitation,
+  optional weight [B]; the same noise-driven loss in training and evaluation."""
+  def loss_fn(params, batch, key, *, step, train):
+    del step, train
     noise = jax.random.normal(key, batch["audio"].shape)
     output = model.apply(params, batch["local"], batch["excitation"], noise)
     weight = batch.get("weight", jnp.ones(batch["audio"].shape[:1], jnp.float32))

@@ -59,10 +59,10 @@ def noisy_inputs(codes, noise_levels, rng):
 
 
 def make_loss_fn(model):
-  """`(params, batch, key) -> (mean nats per sample, {})`; the batch holds inputs, codes, speaker, local,
-  excitation and optionally weight [B] (0 for padding rows)."""
-  def loss_fn(params, batch, key):
-    del key
+  """`(params, batch, key, *, step, train) -> (mean nats per sample, {})`; the batch holds inputs, codes,
+  speaker, local, excitation and optionally weight [B] (0 for padding rows)."""
+  def loss_fn(params, batch, key, *, step, train):
+    del key, step, train
     log_probs = loss_lib.log_probs(model, params, batch["inputs"], batch["codes"], {"speaker": batch["speaker"]},
                                    local=batch["local"], excitation=batch["excitation"])
     per_window = -log_probs.mean(axis=-1)

@@ -31,7 +31,7 @@ def log_probs(model, params, inputs, codes, global_ids=None, global_vector=None,
 
 
 def make_loss_fn(model, global_names=()):
-  """`(params, batch, key) -> (mean nats per sample, {})` for batches of crops.
+  """`(params, batch, key, *, step, train) -> (mean nats per sample, {})` for batches of crops.
 
   Args:
     model: a WaveNet.
@@ -42,8 +42,8 @@ def make_loss_fn(model, global_names=()):
   arrays for each global name, and optionally `weight: [B]` (0 for padding
   rows of evaluation batches).
   """
-  def loss_fn(params, batch, key):
-    del key  # The likelihood is deterministic.
+  def loss_fn(params, batch, key, *, step, train):
+    del key, step, train  # The likelihood is deterministic and the same in training and evaluation.
     ids = {name: batch[name] for name in global_names}
     per_window = -log_probs(model, params, batch["codes"], batch["codes"], ids).mean(axis=-1)
     weight = batch.get("weight", jnp.ones_like(per_window))
