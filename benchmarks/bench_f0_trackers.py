@@ -19,9 +19,9 @@ import numpy as np
 import pyworld
 
 import dsp
+from common import cli
+from common.errors import InputError
 from dsp import frames
-from dsp.errors import InputError
-from experiments import cli
 
 SAMPLE_RATE = 16000
 SENTENCE = ("The quick brown fox jumps over the lazy dog while the sun sets slowly behind the hills, "

@@ -23,11 +23,12 @@ import numpy as np
 
 import corpora
 import dsp
+from common import cli
+from common.errors import InputError
 from corpora import batching
 from corpora.schema import SAMPLE_RATE
 from corpora.voices import render, roster, sentences
-from dsp.errors import InputError
-from experiments import cli, interpolate
+from experiments import interpolate
 
 UNSEEN_SENTENCE_SEED = 7  # sentences of the unseen voices' pairs (not the corpus's)
 

@@ -20,8 +20,9 @@ import os
 
 import numpy as np
 
-from dsp.errors import InputError
-from experiments import cli, sample_garble
+from common import cli
+from common.errors import InputError
+from experiments import sample_garble
 
 F0_RANGE_HZ = {"male": (85.0, 155.0), "female": (165.0, 255.0)}  # the garble targets' ranges
 MIN_VOICED_OF_ACTIVE = 0.4  # the targets' least voiced share of active frames

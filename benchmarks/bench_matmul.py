@@ -18,8 +18,8 @@ import subprocess
 import sys
 import time
 
-from dsp.errors import InputError
-from experiments import cli
+from common import cli
+from common.errors import InputError
 
 BACKENDS = {"default": "", "xnnpack": "--xla_cpu_use_xnnpack=true", "onednn": "--xla_cpu_use_onednn=true"}
 

@@ -26,8 +26,8 @@ import librosa
 import numpy as np
 
 import dsp
-from dsp.errors import InputError
-from experiments import cli
+from common import cli
+from common.errors import InputError
 from styletransfer import spectrogram
 
 SAMPLE_RATE = 22050

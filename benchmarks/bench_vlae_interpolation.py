@@ -21,9 +21,10 @@ import numpy as np
 
 import corpora
 import dsp
+from common import cli
+from common.errors import InputError
 from corpora import batching
-from dsp.errors import InputError
-from experiments import cli, interpolate
+from experiments import interpolate
 from vlae import audio
 
 

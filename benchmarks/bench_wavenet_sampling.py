@@ -19,15 +19,15 @@ import time
 import jax
 import jax.numpy as jnp
 
+from common import cli
+from common.errors import InputError
 from corpora import schema
 from dsp import excitation as excitation_lib
-from dsp.errors import InputError
-from experiments import cli
 from experiments.configs import source_filter_voices, vocoder_voices
 from vocoder import features as features_lib
 from vocoder.source_filter import build_source_filter
 from wavenet import sampling
-from wavenet.model import WaveNet, build_model
+from wavenet.model import build_model, WaveNet
 
 STANDARD = dict(num_stacks=2, layers_per_stack=10, kernel_size=2, residual_channels=32, gate_channels=32,
                 skip_channels=256, head_channels=256, num_classes=256, global_categories=(("gender", 2),))

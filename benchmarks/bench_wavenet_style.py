@@ -18,9 +18,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from common import cli
+from common.errors import InputError
 from corpora import schema
-from dsp.errors import InputError
-from experiments import cli
 from styletransfer import wavenet_style as ws
 from wavenet.model import WaveNet
 

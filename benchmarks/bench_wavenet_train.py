@@ -13,8 +13,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dsp.errors import InputError
-from experiments import cli
+from common import cli
+from common.errors import InputError
 from training import state as state_lib
 from wavenet import loss as loss_lib
 from wavenet.model import WaveNet

@@ -16,14 +16,14 @@ import os
 
 import tensorflow_datasets as tfds
 
+from common.errors import InputError
+from common.files import make_dir
 from corpora import schema
 from corpora.folder import Folder
 from corpora.magnatagatune import MagnaTagATune
 from corpora.music import Music
 from corpora.vctk import Vctk
 from corpora.voices import Voices
-from dsp.errors import InputError
-from dsp.files import make_dir
 
 DEFAULT_DATA_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data", "tfds")
 DATA_DIR_ENV = "ELECTRIC_BEATS_DATA"

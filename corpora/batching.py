@@ -19,8 +19,8 @@ import numpy as np
 
 import corpora
 import dsp
+from common.errors import InputError
 from corpora import packed
-from dsp.errors import InputError
 
 # The mu-law code of every int16 value, indexed by its uint16 bit pattern:
 # dsp.quantize(dsp.from_int16(pcm)) == _CODE_OF_PCM[pcm.view(np.uint16)].

@@ -28,8 +28,8 @@ import re
 import tensorflow_datasets as tfds
 
 import dsp
+from common.errors import InputError
 from corpora import schema, sharded
-from dsp.errors import InputError
 
 METADATA = "metadata.csv"
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg")

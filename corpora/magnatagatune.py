@@ -25,8 +25,8 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 import dsp
+from common.errors import InputError
 from corpora import schema, sharded
-from dsp.errors import InputError
 
 ANNOTATIONS = "annotations_final.csv"
 NUM_TAGS = 50

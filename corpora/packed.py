@@ -10,7 +10,7 @@ import dataclasses
 import numpy as np
 
 import dsp
-from dsp.errors import InputError
+from common.errors import InputError
 
 
 @dataclasses.dataclass(frozen=True)

@@ -13,7 +13,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 from etils import epath
 
-from dsp.errors import InputError
+from common.errors import InputError
 
 SAMPLE_RATE = 16000
 GENDERS = ("female", "male")

@@ -20,8 +20,8 @@ import tensorflow_datasets as tfds
 import tqdm
 from etils import epath
 
+from common.errors import InputError
 from corpora import schema
-from dsp.errors import InputError
 
 # Estimated int16 PCM per shard (about 70 minutes at 16 kHz): TFDS keeps a
 # shard's records in memory until the shard is written.

@@ -13,8 +13,8 @@ import numpy as np
 
 import corpora
 import dsp
+from common.errors import InputError
 from corpora import packed
-from dsp.errors import InputError
 
 
 def tag_names(name, config, data_dir=None):

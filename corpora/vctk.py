@@ -22,8 +22,8 @@ import os
 import tensorflow_datasets as tfds
 
 import dsp
+from common.errors import InputError
 from corpora import schema, sharded
-from dsp.errors import InputError
 
 _AUDIO_DIR = "wav48_silence_trimmed"
 _SPEAKER_INFO = "speaker-info.txt"

@@ -11,8 +11,8 @@ import librosa
 import numpy as np
 import soundfile as sf
 
-from dsp.errors import InputError
-from dsp.files import atomic_path
+from common.errors import InputError
+from common.files import atomic_path
 
 _FORMATS_HINT = "give a WAV, FLAC or OGG file"
 

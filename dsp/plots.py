@@ -1,28 +1,15 @@
-"""Spectrogram figures written as PNG (matplotlib, Agg backend, atomic writes)."""
+"""Spectrogram figures written as PNG (matplotlib loaded on first use: `common.figures`)."""
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
-import numpy as np  # noqa: E402
-
-from dsp import spectral  # noqa: E402
-from dsp.files import atomic_path  # noqa: E402
+from common.figures import pyplot, save_figure
+from dsp import spectral
 
 
 def log_spectrogram_db(audio, n_fft=1024, hop=256):
   """[n_samples] float32 -> [n_bins, n_frames] float32 magnitude in dB (peak 0 dB)."""
   magnitude = np.abs(np.asarray(spectral.stft(np.asarray(audio, np.float32), n_fft, hop))).T
   return 20.0 * np.log10(np.maximum(magnitude, 1e-5 * max(magnitude.max(), 1e-10)) / max(magnitude.max(), 1e-10))
-
-
-def save_figure(figure, path):
-  """Saves a matplotlib figure to `path` atomically (temporary file, then rename)."""
-  try:
-    with atomic_path(path, ".png") as temporary:
-      figure.savefig(temporary, dpi=100, bbox_inches="tight")
-  finally:
-    plt.close(figure)
 
 
 def plot_spectrogram(axis, audio, sample_rate, title="", n_fft=1024, hop=256):
@@ -39,7 +26,7 @@ def plot_spectrogram(axis, audio, sample_rate, title="", n_fft=1024, hop=256):
 
 def save_spectrogram_png(path, audio, sample_rate, title=""):
   """Writes one spectrogram of `audio: [n_samples] float32` to `path` (PNG)."""
-  figure, axis = plt.subplots(figsize=(8, 3))
+  figure, axis = pyplot().subplots(figsize=(8, 3))
   image = plot_spectrogram(axis, audio, sample_rate, title)
   figure.colorbar(image, ax=axis, label="dB")
   save_figure(figure, path)
@@ -47,7 +34,7 @@ def save_spectrogram_png(path, audio, sample_rate, title=""):
 
 def save_spectrograms_png(path, clips, sample_rate):
   """Writes stacked spectrograms, one row per `(title, audio)` in `clips`."""
-  figure, axes = plt.subplots(len(clips), 1, figsize=(8, 2.5 * len(clips)), squeeze=False)
+  figure, axes = pyplot().subplots(len(clips), 1, figsize=(8, 2.5 * len(clips)), squeeze=False)
   for axis, (title, audio) in zip(axes[:, 0], clips):
     plot_spectrogram(axis, audio, sample_rate, title)
   figure.tight_layout()

@@ -16,6 +16,8 @@ import jax.numpy as jnp
 import librosa
 import numpy as np
 
+LOG_EPS = 1e-5  # added to a power before its log (the log-mel and log-power frontends, their leash)
+
 
 def hann_window(n_fft):
   """[n_fft] float32 periodic Hann window (scipy's `get_window('hann')`)."""

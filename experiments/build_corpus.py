@@ -17,7 +17,7 @@ import time
 import numpy as np
 
 import corpora
-from experiments import cli
+from common import cli
 
 
 def _directory_bytes(path):

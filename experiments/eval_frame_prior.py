@@ -19,12 +19,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from common import cli, figures
+from common.errors import InputError
+from common.files import save_json
 from corpora.schema import GENDERS
-from dsp import plots
-from dsp.errors import InputError
-from dsp.files import save_json
-from experiments import cli
-from experiments.sample_garble import SHIPPED_PRIOR, load_frame_prior
+from experiments.sample_garble import load_frame_prior, SHIPPED_PRIOR
 from frameprior import model as prior_lib
 from frameprior.train import frame_windows, load_frames, make_loss_fn
 from vocoder import features as features_lib
@@ -72,7 +71,7 @@ def main(argv):
                     "sampled_voiced_pct": 100 * float(sampled_voiced.mean())}
     hist[gender] = (data_f0[data_voiced], sampled_f0[sampled_voiced])
   with cli.output_dir(args.out) as staging:
-    figure, axes = plots.plt.subplots(1, 2, figsize=(10, 3.5))
+    figure, axes = figures.pyplot().subplots(1, 2, figsize=(10, 3.5))
     bins = np.geomspace(50, 400, 60)
     for axis, (gender, (data, sampled)) in zip(axes, hist.items()):
       axis.hist(data, bins, density=True, alpha=0.5, label="validation data")
@@ -83,7 +82,7 @@ def main(argv):
       axis.set_title(f"{gender}: F0 of voiced frames")
       axis.set_xlabel("Hz")
       axis.legend()
-    plots.save_figure(figure, os.path.join(staging, "f0_by_gender.png"))
+    figures.save_figure(figure, os.path.join(staging, "f0_by_gender.png"))
     result = {"validation_bits_per_frame": float(np.mean(nats) / np.log(2)), "by_gender": rows,
               "checkpoint": os.path.abspath(args.checkpoint), "num": args.num, "seconds": args.seconds,
               "temperature": args.temperature}

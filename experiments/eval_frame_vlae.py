@@ -21,8 +21,9 @@ import numpy as np
 from tqdm import tqdm
 
 import dsp
-from dsp.errors import InputError
-from experiments import cli
+from common import cli
+from common.errors import InputError
+from common.files import save_json
 from vlae import frame_evaluation, frame_vlae
 
 
@@ -77,7 +78,7 @@ def main(argv):
           f"{fmt(row, 'kl_bits_per_window', '.1f')} | {fmt(row, 'z_gain_bits_per_frame', '.2f')} | {row['pitch_r2']:.3f} | {row['gender_accuracy']:.1%} | "
           f"{row['speaker_accuracy']:.1%} |")
   if args.out:
-    dsp.save_json(args.out, {"checkpoints": args.checkpoint, "unseen_per_voice": args.unseen_per_voice,
+    save_json(args.out, {"checkpoints": args.checkpoint, "unseen_per_voice": args.unseen_per_voice,
                              "fit_utterances": len(fit_set.features), "unheard_utterances": len(unheard.features),
                              "rows": rows})
 

@@ -23,10 +23,10 @@ import numpy as np
 
 import corpora
 import dsp
+from common import cli
+from common.errors import InputError
+from common.files import atomic_path, save_json
 from corpora import tagging
-from dsp.errors import InputError
-from dsp.files import atomic_path
-from experiments import cli
 from tagger import evaluate
 from tagger.pretrained import load_tagger
 from training.checkpoint import checkpoint_steps, locate_checkpoint
@@ -106,7 +106,7 @@ def main(argv):
               "roc_auc": {name: None if np.isnan(value) else float(value) for name, value in zip(names, auc)}}
     if selection:
       result["selected_on"] = {"split": args.select_on, "mean_roc_auc": {str(step): mean for step, mean in selection}}
-    dsp.save_json(os.path.join(staging, "roc_auc.json"), result)
+    save_json(os.path.join(staging, "roc_auc.json"), result)
     evaluate.save_auc_chart(os.path.join(staging, "roc_auc.png"), names, auc, mean,
                             f"{corpus_name}/{corpus_config} {args.split}, {model.frontend} frontend")
     print(f"wrote {out}/roc_auc.md, roc_auc.json, roc_auc.png")

@@ -16,8 +16,8 @@ what the probes find in an encoder that never trained.
 
 import argparse
 
-from dsp.errors import InputError
-from experiments import cli
+from common import cli
+from common.errors import InputError
 from vlae.train_audio import evaluate
 
 

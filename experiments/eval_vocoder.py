@@ -23,12 +23,12 @@ from tqdm import tqdm
 
 import corpora
 import dsp
+from common import cli
+from common.errors import InputError
+from common.files import atomic_path
 from corpora import batching
 from corpora.schema import SAMPLE_RATE
 from dsp import frames as frames_lib
-from dsp.errors import InputError
-from dsp.files import atomic_path
-from experiments import cli
 from vocoder import evaluate, synthesis
 from vocoder import features as features_lib
 

@@ -15,9 +15,9 @@ import argparse
 import numpy as np
 
 import corpora
+from common import cli
+from common.errors import InputError
 from corpora import batching
-from dsp.errors import InputError
-from experiments import cli
 from wavenet import evaluate, pretrained
 from wavenet.train import global_names
 

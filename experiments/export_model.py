@@ -7,7 +7,7 @@ Every command that takes --checkpoint reads the result like a training workdir.
 
 import argparse
 
-from experiments import cli
+from common import cli
 from training.checkpoint import export_parameters
 
 

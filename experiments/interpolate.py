@@ -31,14 +31,14 @@ import numpy as np
 import scipy.stats
 
 import dsp
+from common import cli, figures
+from common.errors import InputError
+from common.files import save_json
 from corpora.schema import SAMPLE_RATE
-from dsp import plots
-from dsp.errors import InputError
-from experiments import cli
+from frameprior.train import load_frames
 from training.checkpoint import load_model_config
 from vlae import audio, frame_evaluation, frame_vlae
 from vlae.train_audio import gender_means
-from frameprior.train import load_frames
 from vocoder import metrics as vocoder_metrics
 from vocoder import synthesis
 
@@ -132,7 +132,7 @@ def frame_route(args):
     dsp.save_spectrograms_png(os.path.join(staging, "path.png"), list(zip(titles, clips)), SAMPLE_RATE)
     f0 = np.array([row[0] for row in rows])
     correlation = spearman(f0)
-    figure, axis = plots.plt.subplots(figsize=(6, 3.5))
+    figure, axis = figures.pyplot().subplots(figsize=(6, 3.5))
     fractions = np.linspace(0, 1, args.steps)
     axis.plot(fractions, f0, "o-", label="median F0 (Hz)")
     axis.set_xlabel(f"fraction of the path {name_a} -> {name_b}")
@@ -142,8 +142,8 @@ def frame_route(args):
     twin.set_ylabel("median spectral centroid (Hz)")
     axis.set_title(f"Spearman(F0, step) = {correlation:.2f}")
     figure.legend(loc="upper left")
-    plots.save_figure(figure, os.path.join(staging, "f0_path.png"))
-    dsp.save_json(os.path.join(staging, "path.json"), {
+    figures.save_figure(figure, os.path.join(staging, "f0_path.png"))
+    save_json(os.path.join(staging, "path.json"), {
         "a": name_a, "b": name_b, "mode": args.mode, "seed": args.seed, "checkpoint": args.checkpoint,
         "latents": path.tolist(), "input_median_f0_hz": [None if np.isnan(v) else v for v in inputs],
         "median_f0_hz": [None if np.isnan(v) else v for v in f0], "voiced_share": [row[1] for row in rows],
@@ -227,7 +227,7 @@ def main(argv):
       titles.append(title)
     dsp.save_spectrograms_png(os.path.join(staging, "path.png"), list(zip(titles, clips)), audio.SAMPLE_RATE)
     correlation = spearman(np.array(f0))
-    dsp.save_json(os.path.join(staging, "path.json"), {
+    save_json(os.path.join(staging, "path.json"), {
         "a": name_a, "b": name_b, "mode": args.mode, "seed": args.seed, "checkpoint": args.checkpoint,
         "latents": path.tolist(), "median_f0_hz": [None if np.isnan(value) else value for value in f0],
         "spearman_f0_vs_step": None if np.isnan(correlation) else correlation})

@@ -31,10 +31,11 @@ import numpy as np
 from tqdm import tqdm
 
 import dsp
+from common import cli
+from common.errors import InputError
 from corpora.schema import SAMPLE_RATE
 from corpora.voices import render
-from dsp.errors import InputError
-from experiments import cli, interpolate, sample_garble, spectrogram_style, tagger_fooling, wavenet_style
+from experiments import interpolate, sample_garble, spectrogram_style, tagger_fooling, wavenet_style
 from vocoder import evaluate as vocoder_evaluate
 from vocoder import synthesis
 

@@ -30,9 +30,9 @@ import jax.numpy as jnp
 import numpy as np
 
 import dsp
-from dsp.errors import InputError
+from common import cli
+from common.errors import InputError
 from corpora.schema import SAMPLE_RATE
-from experiments import cli
 from frameprior import model as prior_lib
 from frameprior.train import build_prior
 from training.checkpoint import load_model_checkpoint

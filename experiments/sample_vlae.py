@@ -21,9 +21,10 @@ import jax
 import numpy as np
 
 import dsp
+from common import cli
+from common.errors import InputError
 from corpora.schema import SAMPLE_RATE
-from dsp.errors import InputError
-from experiments import cli, interpolate
+from experiments import interpolate
 from training.checkpoint import load_model_config
 from vlae import audio, frame_vlae
 from vocoder import synthesis

@@ -13,14 +13,13 @@ import dataclasses
 import os
 import tempfile
 
-import matplotlib.pyplot as plt
 import numpy as np
 import soundfile as sf
 
 import dsp
-from dsp import plots
-from dsp.errors import InputError
-from experiments import cli
+from common import cli, figures
+from common.errors import InputError
+from common.files import save_json
 from styletransfer import spectrogram
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg")
@@ -70,7 +69,7 @@ def load_clip(path, sample_rate, config):
 
 def save_loss_curves_png(path, trace, config):
   """Plots total and weighted content/style losses against the step (log y)."""
-  figure, axis = plt.subplots(figsize=(8, 4))
+  figure, axis = figures.pyplot().subplots(figsize=(8, 4))
   steps = np.arange(1, len(trace.total) + 1)
   curves = [("total", trace.total),
             (f"content x {config.content_weight:g}", config.content_weight * trace.content),
@@ -83,7 +82,7 @@ def save_loss_curves_png(path, trace, config):
   axis.set_title(f"{config.features} features, {config.optimizer}")
   axis.grid(True, which="both", alpha=0.3)
   axis.legend()
-  plots.save_figure(figure, path)
+  figures.save_figure(figure, path)
 
 
 def main(argv):
@@ -111,7 +110,7 @@ def main(argv):
     dsp.save_spectrograms_png(staged["spectrograms"], [("content", content), ("style", style),
                                                        ("result", result.audio)], args.sample_rate)
     save_loss_curves_png(staged["losses"], result.trace, config)
-    dsp.save_json(staged["report"], {
+    save_json(staged["report"], {
         "content": args.content, "style": args.style, "sample_rate": args.sample_rate,
         "config": dataclasses.asdict(config), "losses": result.losses, "timings": result.timings,
         "outputs": paths})

@@ -23,11 +23,12 @@ import numpy as np
 
 import corpora
 import dsp
+from common import cli
+from common.errors import InputError
+from common.files import save_json
 from corpora import tagging
-from dsp.errors import InputError
-from experiments import cli
-from tagger.pretrained import load_tagger
 from styletransfer import tagger_style
+from tagger.pretrained import load_tagger
 
 FOOLED_PROBABILITY = 0.9  # a clip counts as fooled above this probability of the tag (and at --min-snr-db)
 
@@ -110,7 +111,7 @@ def main(argv):
             f"change {row['spectral_flatness_change']:.3f} ({seconds:.1f} s)")
     settings = {key: getattr(args, key) for key in ("tag", "steps", "learning_rate", "leash", "leash_weight",
                                                     "min_snr_db", "target_probability", "seconds")}
-    dsp.save_json(os.path.join(staging, "fooling.json"),
+    save_json(os.path.join(staging, "fooling.json"),
                   {"checkpoint": os.path.abspath(args.workdir), "settings": settings, "clips": results})
     fooled_count = sum(row["probability_after"] > FOOLED_PROBABILITY and row["snr_db"] >= args.min_snr_db
                        for row in results)

@@ -22,9 +22,10 @@ import numpy as np
 
 import corpora
 import dsp
+from common import cli
+from common.errors import InputError
+from common.files import save_json
 from corpora import tagging
-from dsp.errors import InputError
-from experiments import cli
 from styletransfer import tagger_style
 from tagger.pretrained import load_tagger
 
@@ -112,7 +113,7 @@ def main(argv):
             "style_loss_first": float(result.trace[0]),
             "style_loss_last": float(result.trace[-1]),
             "probabilities": probabilities}
-  dsp.save_json(stem + ".json", report)
+  save_json(stem + ".json", report)
   print(f"loss {report['loss_first']:.4g} -> {report['loss_last']:.4g} (style {report['style_loss_first']:.4g} -> "
         f"{report['style_loss_last']:.4g}), SNR of the change {report['snr_db_change_from_content']:.1f} dB, "
         f"flatness of the change {report['spectral_flatness_change']:.3f}, {seconds:.1f} s; wrote {args.out}")

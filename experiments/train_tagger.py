@@ -9,9 +9,8 @@ Rerunning the same command resumes from the last checkpoint in --workdir.
 from absl import flags
 from ml_collections import config_flags
 
-from experiments import cli
+from common import cli
 from tagger.train import train_and_evaluate
-from training.loop import maybe_initialize_distributed
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "run directory (checkpoints, metrics.csv, TensorBoard events)",
                                required=True)
@@ -21,7 +20,7 @@ _CONFIG = config_flags.DEFINE_config_file("config", "experiments/configs/tagger_
 
 def main(argv):
   del argv
-  maybe_initialize_distributed()
+  cli.maybe_initialize_distributed()
   train_and_evaluate(_CONFIG.value, _WORKDIR.value)
 
 

@@ -12,8 +12,7 @@ Rerunning the same command resumes from the last checkpoint, then evaluates.
 from absl import flags
 from ml_collections import config_flags
 
-from experiments import cli
-from training.loop import maybe_initialize_distributed
+from common import cli
 from vlae.train_mnist import train_and_evaluate
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "run directory (checkpoints, metrics, test bounds, figures)",
@@ -24,7 +23,7 @@ _CONFIG = config_flags.DEFINE_config_file("config", "experiments/configs/vae_dig
 
 def main(argv):
   del argv
-  maybe_initialize_distributed()
+  cli.maybe_initialize_distributed()
   metrics = train_and_evaluate(_CONFIG.value, _WORKDIR.value)
   print(f"{metrics['dataset']} test, {metrics['num_images']} images, step {metrics['step']}: "
         f"ELBO {metrics['elbo_nats']:.3f} nats, IWAE-{metrics['iwae_samples']} NLL {metrics['nll_iwae_nats']:.3f} nats")

@@ -11,8 +11,7 @@ result with `python -m experiments.eval_vlae --workdir runs/NAME`.
 from absl import flags
 from ml_collections import config_flags
 
-from experiments import cli
-from training.loop import maybe_initialize_distributed
+from common import cli
 from vlae.train_audio import train_and_evaluate
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "run directory (checkpoints, metrics.csv, TensorBoard events)",
@@ -23,7 +22,7 @@ _CONFIG = config_flags.DEFINE_config_file("config", "experiments/configs/vlae_vo
 
 def main(argv):
   del argv
-  maybe_initialize_distributed()
+  cli.maybe_initialize_distributed()
   train_and_evaluate(_CONFIG.value, _WORKDIR.value)
 
 

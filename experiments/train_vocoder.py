@@ -6,7 +6,7 @@
 Rerunning the same command resumes from the last checkpoint in --workdir.
 """
 
-from experiments import cli
+from common import cli
 from vocoder.train import train_and_evaluate
 
 if __name__ == "__main__":

@@ -9,8 +9,7 @@ Rerunning the same command resumes from the last checkpoint in --workdir.
 from absl import flags
 from ml_collections import config_flags
 
-from experiments import cli
-from training.loop import maybe_initialize_distributed
+from common import cli
 from wavenet.train import train_and_evaluate
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "run directory (checkpoints, metrics.csv, TensorBoard events)",
@@ -21,7 +20,7 @@ _CONFIG = config_flags.DEFINE_config_file("config", "experiments/configs/wavenet
 
 def main(argv):
   del argv
-  maybe_initialize_distributed()
+  cli.maybe_initialize_distributed()
   train_and_evaluate(_CONFIG.value, _WORKDIR.value)
 
 

@@ -19,9 +19,9 @@ import jax
 import numpy as np
 
 import dsp
+from common import cli
+from common.errors import InputError
 from corpora.schema import SAMPLE_RATE
-from dsp.errors import InputError
-from experiments import cli
 from vocoder import synthesis
 
 

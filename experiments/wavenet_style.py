@@ -15,14 +15,13 @@ import time
 
 import jax
 import jax.numpy as jnp
-import matplotlib.pyplot as plt
 import numpy as np
 
 import dsp
+from common import cli, figures
+from common.errors import InputError
+from common.files import save_json
 from corpora import schema
-from dsp import plots
-from dsp.errors import InputError
-from experiments import cli
 from styletransfer import wavenet_style as ws
 from wavenet import pretrained
 
@@ -122,15 +121,15 @@ def main(argv):
     print(f"  wrote {path}: content loss {losses['content']:.4g}, style loss {losses['style']:.4g}, "
           f"{seconds:.1f} s")
   report["start"] = ws.task_losses(task, params, init)
-  figure, axis = plt.subplots(figsize=(7, 3.5))
+  figure, axis = figures.pyplot().subplots(figsize=(7, 3.5))
   for method, trace in traces.items():
     axis.plot(np.linspace(0, 1, len(trace)), trace, label=method)
   axis.set_yscale("log")
   axis.set_xlabel("fraction of the optimisation (blocks or steps)")
   axis.set_ylabel("relaxed objective")
   axis.legend()
-  plots.save_figure(figure, args.out[:-4] + "_losses.png")
-  dsp.save_json(args.out[:-4] + ".json", report)
+  figures.save_figure(figure, args.out[:-4] + "_losses.png")
+  save_json(args.out[:-4] + ".json", report)
 
 
 if __name__ == "__main__":

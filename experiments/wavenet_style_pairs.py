@@ -23,8 +23,9 @@ import numpy as np
 
 import corpora
 import dsp
-from dsp.errors import InputError
-from experiments import cli
+from common import cli
+from common.errors import InputError
+from common.files import save_json
 from styletransfer import wavenet_style as ws
 from wavenet import pretrained
 
@@ -125,7 +126,7 @@ def main(argv):
     print(f"coordinate descent has the lower total loss on {wins} of {len(rows)} pairs "
           f"({args.seconds:g} s clips, block {args.block}, {args.steps} steps, joint {args.joint_steps} steps; "
           "times include compilation on the first pair)")
-    dsp.save_json(os.path.join(staging, "results.json"),
+    save_json(os.path.join(staging, "results.json"),
                   {"checkpoint": args.checkpoint, "seconds": args.seconds, "block": args.block, "steps": args.steps,
                    "joint_steps": args.joint_steps, "content_layer": content_layer, "style_layers": list(style_layers),
                    "coordinate_wins": wins, "pairs": rows})

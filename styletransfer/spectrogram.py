@@ -36,7 +36,7 @@ import optax
 import tqdm
 
 import dsp
-from dsp.errors import InputError
+from common.errors import InputError
 
 FEATURES = ("gram", "random_conv")
 OPTIMIZERS = ("lbfgs", "adam")

@@ -25,9 +25,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from common.errors import InputError
 from dsp import spectral
-from dsp.errors import InputError
-from tagger import model as model_lib
 
 LEASHES = ("l2", "spectral")
 _LEASH_MELS = 64  # mel bands of the spectral leash
@@ -99,7 +98,7 @@ def probabilities(model, params, audio):
 
 
 def _log_mel(model, audio):
-  return spectral.log_mel(audio, model.sample_rate, model.n_fft, model.hop, _LEASH_MELS, model_lib.LOG_EPS)
+  return spectral.log_mel(audio, model.sample_rate, model.n_fft, model.hop, _LEASH_MELS, spectral.LOG_EPS)
 
 
 @functools.partial(jax.jit, static_argnames=("model", "tag", "steps", "leash"))

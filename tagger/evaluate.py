@@ -2,12 +2,11 @@
 
 import jax
 import jax.numpy as jnp
-import matplotlib.pyplot as plt
 import numpy as np
 from sklearn import metrics
 
+from common.figures import pyplot, save_figure
 from corpora import tagging
-from dsp.plots import save_figure
 
 
 def predict(model, params, clips, batch_size, length):
@@ -61,7 +60,7 @@ def auc_table(names, auc, positives):
 
 def save_auc_chart(path, names, auc, mean, title):
   """Writes a bar chart of per-tag ROC-AUC with the mean as a line (PNG)."""
-  figure, axis = plt.subplots(figsize=(max(6.0, 0.4 * len(names)), 3.5))
+  figure, axis = pyplot().subplots(figsize=(max(6.0, 0.4 * len(names)), 3.5))
   values = np.nan_to_num(auc, nan=0.0)
   axis.bar(np.arange(len(names)), values, color=["C0" if np.isfinite(v) else "lightgrey" for v in auc])
   axis.axhline(mean, color="C3", linestyle="--", label=f"mean {mean:.3f}")

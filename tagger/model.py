@@ -26,11 +26,10 @@ Activations (`return_activations=True`), each [batch, frames, channels] float32:
 import flax.linen as nn
 import jax.numpy as jnp
 
+from common.errors import InputError
 from dsp import spectral
-from dsp.errors import InputError
 
 FRONTENDS = ("raw", "logmel", "lstm")
-LOG_EPS = 1e-5  # added to the power before the log, in the log-mel and log-power frontends
 
 
 class Tagger(nn.Module):
@@ -64,9 +63,9 @@ class Tagger(nn.Module):
       if stride < self.hop:
         frames = nn.max_pool(frames, (self.hop // stride,), strides=(self.hop // stride,))
       if self.log_power:
-        frames = jnp.log(LOG_EPS + jnp.square(frames))
+        frames = jnp.log(spectral.LOG_EPS + jnp.square(frames))
     else:
-      frames = spectral.log_mel(audio, self.sample_rate, self.n_fft, self.hop, self.frontend_channels, LOG_EPS)
+      frames = spectral.log_mel(audio, self.sample_rate, self.n_fft, self.hop, self.frontend_channels, spectral.LOG_EPS)
     return nn.LayerNorm(name="frontend_norm")(frames)
 
   @nn.compact

@@ -1,6 +1,6 @@
 """Loading trained taggers from their training checkpoints."""
 
-from dsp.errors import InputError
+from common.errors import InputError
 from tagger.model import build_model
 from training.checkpoint import load_model_checkpoint
 

@@ -5,8 +5,8 @@ import jax.numpy as jnp
 import optax
 
 import corpora
+from common.errors import InputError
 from corpora import tagging
-from dsp.errors import InputError
 from tagger.model import build_model
 from training.loop import train
 

@@ -6,8 +6,8 @@ import tempfile
 
 import pytest
 
-from dsp.errors import InputError
-from experiments import cli
+from common import cli
+from common.errors import InputError
 
 
 def refuse_temporary_files(monkeypatch):

@@ -13,13 +13,14 @@ from tensorflow_datasets.core import shuffle
 
 import corpora
 import dsp
+from common import cli
+from common.errors import InputError
 from corpora import batching, packed, schema, sharded
 from corpora.voices import builder as voices_builder
 from corpora.voices import engines, render, roster
 from corpora.voices.sentences import make_sentences
-from dsp.errors import InputError
-from experiments import build_corpus, cli
-from tests.conftest import REPO_ROOT, harmonic_tone
+from experiments import build_corpus
+from tests.conftest import harmonic_tone, REPO_ROOT
 
 SPLITS = ("train", "validation", "test", "heldout_speakers")
 

@@ -9,7 +9,7 @@ import pytest
 import soundfile as sf
 
 import dsp
-from dsp import InputError
+from common.errors import InputError
 from tests.conftest import harmonic_tone
 
 RATE = 16000

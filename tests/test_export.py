@@ -5,7 +5,7 @@ import numpy as np
 import optax
 import pytest
 
-from dsp.errors import InputError
+from common.errors import InputError
 from training import state as state_lib
 from training.checkpoint import Checkpointer, export_parameters, load_model_checkpoint
 

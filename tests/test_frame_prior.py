@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 import scipy.stats
 
+from common import cli
 from dsp import frames as frames_lib
-from experiments import cli, sample_garble
+from experiments import sample_garble
 from frameprior import model as prior_lib
 from frameprior import train as train_lib
 from vocoder import features as features_lib

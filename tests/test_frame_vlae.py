@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 import dsp
+from common import cli
 from dsp import frames as frames_lib
-from experiments import cli, eval_frame_vlae, interpolate, sample_vlae
+from experiments import eval_frame_vlae, interpolate, sample_vlae
 from frameprior import model as prior_lib
 from vlae import frame_evaluation, frame_vlae, probe
 

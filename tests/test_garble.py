@@ -12,16 +12,17 @@ import pytest
 
 import corpora
 import dsp
+from common import cli
+from common.errors import InputError
 from corpora import batching
-from dsp.errors import InputError
-from experiments import cli, eval_wavenet, sample_garble, wavenet_style, wavenet_style_pairs
+from experiments import eval_wavenet, sample_garble, wavenet_style, wavenet_style_pairs
 from experiments.configs import wavenet_voices
+from tests.conftest import REPO_ROOT
 from training.checkpoint import load_model_checkpoint
 from wavenet import evaluate as wavenet_evaluate
 from wavenet import loss as wavenet_loss
 from wavenet import pretrained, sampling
 from wavenet import train as wavenet_train
-from tests.conftest import REPO_ROOT
 
 
 
@@ -196,6 +197,6 @@ def test_wavenet_style_pairs_compares_methods_on_male_female_pairs(smoke_run, vo
 def test_training_refuses_a_num_classes_the_corpus_codes_do_not_have(tmp_path):
   config = wavenet_voices.get_config("smoke")
   config.model.num_classes = 128
-  with pytest.raises(dsp.InputError, match="model.num_classes is 128, but the corpus codes have 256"):
+  with pytest.raises(InputError, match="model.num_classes is 128, but the corpus codes have 256"):
     wavenet_train.train_and_evaluate(config, str(tmp_path))
   assert not os.listdir(tmp_path)

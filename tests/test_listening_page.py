@@ -9,7 +9,7 @@ import matplotlib.image
 import pytest
 
 import dsp
-from dsp.errors import InputError
+from common.errors import InputError
 from experiments import listening_page
 
 pytestmark = pytest.mark.slow

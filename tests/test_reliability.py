@@ -19,12 +19,12 @@ import numpy as np
 import pytest
 from tensorboardX.proto import event_pb2
 
-from dsp.errors import InputError
-from experiments import cli
-from training import metrics as metrics_lib
-from training.checkpoint import Checkpointer, checkpoint_steps, checkpoint_totals, load_model_checkpoint
-from training.loop import train, workdir_lock
+from common import cli
+from common.errors import InputError
 from tests.conftest import REPO_ROOT
+from training import metrics as metrics_lib
+from training.checkpoint import checkpoint_steps, checkpoint_totals, Checkpointer, load_model_checkpoint
+from training.loop import train, workdir_lock
 
 TARGET = 3.0
 

@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 
 import dsp
-from dsp.errors import InputError
-from experiments import cli, spectrogram_style
+from common import cli
+from common.errors import InputError
+from experiments import spectrogram_style
 from styletransfer import spectrogram
 from tests.conftest import REPO_ROOT
 

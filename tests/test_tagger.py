@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from dsp.errors import InputError
+from common.errors import InputError
 from experiments.configs import tagger_music
 from styletransfer import tagger_style
 from tagger import evaluate

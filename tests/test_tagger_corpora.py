@@ -10,11 +10,11 @@ import pytest
 import soundfile as sf
 
 import corpora
+from common.errors import InputError
 from corpora import magnatagatune, tagging
 from corpora.music import builder as music_builder
 from corpora.music import render
 from corpora.music import tags as music_tags
-from dsp.errors import InputError
 from tests.conftest import REPO_ROOT
 
 SPLITS = ("train", "validation", "test")

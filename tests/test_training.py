@@ -15,13 +15,13 @@ import numpy as np
 import pytest
 
 import dsp
-from dsp.errors import InputError, StoppedBySignal
-from training.checkpoint import checkpoint_totals, load_model_checkpoint, locate_checkpoint
+from common.errors import InputError, StoppedBySignal
+from tests.conftest import REPO_ROOT
 from training import metrics
+from training.checkpoint import checkpoint_totals, load_model_checkpoint, locate_checkpoint
 from training.loop import train
 from wavenet import loss as loss_lib
 from wavenet.model import WaveNet
-from tests.conftest import REPO_ROOT
 
 SINE_MODEL = dict(num_stacks=1, layers_per_stack=4, residual_channels=16, gate_channels=16, skip_channels=32,
                   head_channels=32, global_categories=(("speaker", 2),))

@@ -16,13 +16,13 @@ import scipy.special
 import scipy.stats
 import tensorflow_datasets as tfds
 
-from dsp.errors import InputError
+from common.errors import InputError
 from experiments.configs import vae_digits
 from vlae import distributions, mnist, train_mnist
 from vlae.vae import (VAE, AutoregressiveFlowPrior, StandardNormalPrior, free_bits_kl, importance_weighted_bound,
                       kl_warmup_weight, vae_loss)
-from wavenet import mixture
 from tests.conftest import REPO_ROOT
+from wavenet import mixture
 
 
 # The toy model z ~ N(0, 1), x | z ~ N(A z + B, S^2), so p(x) = N(B, A^2 + S^2).

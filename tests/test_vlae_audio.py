@@ -12,15 +12,17 @@ import pytest
 
 import corpora
 import dsp
+from common import cli
+from common.errors import InputError
 from corpora import batching
-from experiments import cli, eval_vlae, interpolate, sample_vlae
+from experiments import eval_vlae, interpolate, sample_vlae
 from experiments.configs import vlae_voices
+from tests.conftest import harmonic_tone
 from training.checkpoint import load_model_checkpoint
 from vlae import audio, probe
 from vlae.train_audio import evaluate, gender_means, train_and_evaluate
 from vlae.vae import vae_loss
 from wavenet import pretrained, sampling
-from tests.conftest import harmonic_tone
 
 CROP = 1024  # The smoke encoder's shortest crop (one STFT frame, one local frame).
 
@@ -139,7 +141,7 @@ def test_interpolation_path_endpoints_equal_the_encodings():
   np.testing.assert_allclose(audio.interpolation_path(z_a, z_b, 3, "lerp")[1], (z_a + z_b) / 2, rtol=1e-6)
   middle = audio.interpolation_path(z_a, z_b, 3, "slerp")[1]
   np.testing.assert_allclose(np.linalg.norm(middle), (np.linalg.norm(z_a) + np.linalg.norm(z_b)) / 2, rtol=1e-5)
-  with pytest.raises(dsp.InputError, match="at least 2"):
+  with pytest.raises(InputError, match="at least 2"):
     audio.interpolation_path(z_a, z_b, 1, "lerp")
 
 
@@ -215,7 +217,7 @@ def test_evaluate_writes_the_table_row(smoke_run, voices_dir, monkeypatch):
   assert [shorter[name] for name in ("gender_probe_test", "speaker_probe_test", "gender_probe_heldout_speakers",
                                      "speaker_probe_heldout_speakers")] == [0.0, 0.0, 1.0, 1.0]
   assert read_json(os.path.join(smoke_run, "eval.json")) == json.loads(json.dumps(result))
-  with pytest.raises(dsp.InputError, match="--crop 10: the encoder needs at least 1024 samples"):
+  with pytest.raises(InputError, match="--crop 10: the encoder needs at least 1024 samples"):
     evaluate(smoke_run, 10, 4, voices_dir)
 
 
@@ -248,7 +250,7 @@ def test_probes_are_exact_on_separable_features_and_at_chance_on_shuffled_labels
 def test_build_vlae_rejects_a_decoder_with_other_than_256_classes():
   config = vlae_voices.get_config("smoke").model
   config.decoder.num_classes = 65536
-  with pytest.raises(dsp.InputError, match="decoder.num_classes is 65536, but .* use 256 mu-law levels"):
+  with pytest.raises(InputError, match="decoder.num_classes is 65536, but .* use 256 mu-law levels"):
     audio.build_vlae(config)
 
 
@@ -256,7 +258,7 @@ def test_build_vlae_rejects_a_flow_prior_over_local_latents():
   config = vlae_voices.get_config("smoke").model
   config.prior = "flow"
   assert config.local_latent_features > 0
-  with pytest.raises(dsp.InputError, match="flow prior models a fixed-length latent"):
+  with pytest.raises(InputError, match="flow prior models a fixed-length latent"):
     audio.build_vlae(config)
   config.local_latent_features = 0
   assert isinstance(audio.build_vlae(config).prior, audio.AutoregressiveFlowPrior)
@@ -266,7 +268,7 @@ def test_decoding_past_the_local_latent_frames_is_an_input_error(smoke_model):
   model, params = smoke_model
   z = np.zeros((1, 4 + 2 * 2), np.float32)  # two local frames: 2048 samples
   audio.check_decode_length(model, z, 2048)
-  with pytest.raises(dsp.InputError, match="2049 samples .* 2 local latent frames covering 2048 samples"):
+  with pytest.raises(InputError, match="2049 samples .* 2 local latent frames covering 2048 samples"):
     audio.decode(model, params, z, 2049, jax.random.key(0))
 
 

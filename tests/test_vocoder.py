@@ -7,11 +7,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from common import cli
+from common.errors import InputError
 from corpora import batching
 from dsp import excitation as excitation_lib
 from dsp import frames as frames_lib
-from dsp.errors import InputError
-from experiments import cli, eval_vocoder, vocode
+from experiments import eval_vocoder, vocode
 from vocoder import features as features_lib
 from vocoder import metrics, source_filter, synthesis
 from vocoder import train as train_lib

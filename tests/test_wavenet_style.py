@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 
 import dsp
-from experiments import cli, wavenet_style
+from common import cli
+from experiments import wavenet_style
 from styletransfer import wavenet_style as ws
+from tests.conftest import TINY_WAVENET
 from training.checkpoint import Checkpointer
 from wavenet.model import WaveNet
-from tests.conftest import TINY_WAVENET
 
 TINY = TINY_WAVENET
 GENDERED = dict(TINY, global_categories=(("gender", 2),))

@@ -16,7 +16,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 import tensorstore
 
-from dsp.errors import InputError
+from common.errors import InputError
 
 
 class _OrbaxFailuresAsExceptions(logging.Filter):

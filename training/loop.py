@@ -19,20 +19,14 @@ import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec
 from tqdm import tqdm
 
-from dsp.errors import InputError, StoppedBySignal, is_disk_full
-from dsp.files import make_dir, save_json
+from common.errors import InputError, is_disk_full, StoppedBySignal
+from common.files import make_dir, save_json
 from training import memory
 from training import state as state_lib
-from training.checkpoint import Checkpointer, checkpoint_steps
+from training.checkpoint import checkpoint_steps, Checkpointer
 from training.metrics import MetricWriter
 
 BLOWUP_FACTOR = 10.0  # a parameter norm this many times its value at the last checkpoint means divergence
-
-
-def maybe_initialize_distributed():
-  """Joins a multi-process run when launched as one (JAX_COORDINATOR_ADDRESS set)."""
-  if os.environ.get("JAX_COORDINATOR_ADDRESS"):
-    jax.distributed.initialize()
 
 
 class Sharding:

@@ -10,7 +10,7 @@ import os
 
 import jax
 
-from dsp.errors import InputError
+from common.errors import InputError
 
 GIB = 2 ** 30
 

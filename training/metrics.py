@@ -13,7 +13,7 @@ import os
 
 from tensorboardX import SummaryWriter
 
-from dsp.files import atomic_path
+from common.files import atomic_path
 
 HEADER = ["step", "name", "value"]
 

@@ -31,12 +31,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from common.errors import InputError
 from corpora import batching
 from dsp import mulaw, spectral
-from dsp.errors import InputError
 from training.checkpoint import load_model_checkpoint
 from vlae import distributions
-from vlae.vae import VAE, AutoregressiveFlowPrior, StandardNormalPrior
+from vlae.vae import AutoregressiveFlowPrior, StandardNormalPrior, VAE
 from wavenet import sampling
 from wavenet.model import WaveNet
 

@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dsp.errors import InputError
+from common.errors import InputError
 from frameprior import model as prior_lib
 from training.checkpoint import load_model_checkpoint
 from vocoder import features as features_lib

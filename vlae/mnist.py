@@ -19,9 +19,9 @@ import numpy as np
 import tensorflow_datasets as tfds
 from sklearn import datasets as sklearn_datasets
 
-from dsp.errors import InputError
+from common.errors import InputError
 from vlae import distributions
-from vlae.vae import VAE, AutoregressiveFlowPrior, StandardNormalPrior
+from vlae.vae import AutoregressiveFlowPrior, StandardNormalPrior, VAE
 
 DATASETS = ("digits", "mnist")
 PRIORS = ("standard_normal", "flow")

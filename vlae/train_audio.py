@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 import corpora
 import dsp
+from common.files import save_json
 from corpora import batching, packed
 from training.checkpoint import locate_checkpoint
 from training.loop import train
@@ -186,7 +187,7 @@ def evaluate(path, crop=None, batch_size=8, data_dir=None, seed=0, untrained=Fal
   file_name = UNTRAINED_EVAL_FILE if untrained else EVAL_FILE
   if crop != training_crop(labels):
     file_name = file_name.replace(".json", f"_crop{crop}.json")
-  dsp.save_json(os.path.join(workdir, file_name), result)
+  save_json(os.path.join(workdir, file_name), result)
   return result
 
 

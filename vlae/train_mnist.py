@@ -5,17 +5,13 @@ import os
 
 import jax
 import jax.numpy as jnp
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
-import numpy as np  # noqa: E402
-
-from dsp.files import save_json  # noqa: E402
-from dsp.plots import save_figure  # noqa: E402
-from training.loop import train  # noqa: E402
-from vlae import mnist  # noqa: E402
-from vlae.vae import VAE, importance_weighted_bound, vae_loss  # noqa: E402
+from common.figures import pyplot, save_figure
+from common.files import save_json
+from training.loop import train
+from vlae import mnist
+from vlae.vae import importance_weighted_bound, VAE, vae_loss
 
 TEST_METRICS_FILE = "test_metrics.json"
 PRIOR_SAMPLES_FILE = "prior_samples.png"
@@ -78,14 +74,14 @@ def save_figures(model, params, test_images, image_shape, latent_features, key, 
   noise = jax.random.normal(key, (columns * columns, latent_features))
   generated = np.asarray(jax.jit(lambda params, noise: model.apply(params, noise, method=VAE.generate).mean())(
       params, noise))
-  figure, axis = plt.subplots(figsize=(6, 6))
+  figure, axis = pyplot().subplots(figsize=(6, 6))
   _show(axis, generated, image_shape, columns, "p(x | z), z from the prior")
   save_figure(figure, os.path.join(workdir, PRIOR_SAMPLES_FILE))
 
   originals = test_images[:columns * columns]
   reconstructed = np.asarray(jax.jit(lambda params, x: model.apply(params, x, method=VAE.reconstruct).mean())(
       params, jnp.asarray(originals)))
-  figure, axes = plt.subplots(1, 2, figsize=(12, 6))
+  figure, axes = pyplot().subplots(1, 2, figsize=(12, 6))
   _show(axes[0], originals, image_shape, columns, "test images")
   _show(axes[1], reconstructed, image_shape, columns, "p(x | z), z the posterior mean")
   save_figure(figure, os.path.join(workdir, RECONSTRUCTIONS_FILE))

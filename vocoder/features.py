@@ -15,10 +15,10 @@ import numpy as np
 from tqdm import tqdm
 
 import corpora
+from common.errors import InputError
+from common.files import atomic_path
 from dsp import excitation as excitation_lib
 from dsp import frames as frames_lib
-from dsp.errors import InputError
-from dsp.files import atomic_path
 
 LOCAL_CHANNELS = 3 + frames_lib.NUM_MELS  # log-F0, voiced, energy, log-mel bands
 # Fixed affine maps to about [-1, 1] for speech (chosen from the voices corpus; fixed so that any clip,

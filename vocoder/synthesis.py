@@ -8,13 +8,13 @@ import jax.numpy as jnp
 import numpy as np
 
 import dsp
+from common.errors import InputError
+from dsp import excitation as excitation_lib
 from dsp import frames as frames_lib
 from dsp import mulaw
-from dsp.errors import InputError
 from training.checkpoint import load_model_checkpoint
-from dsp import excitation as excitation_lib
 from vocoder import features as features_lib
-from vocoder.source_filter import SourceFilter, build_source_filter
+from vocoder.source_filter import build_source_filter, SourceFilter
 from wavenet import sampling
 from wavenet.model import build_model
 

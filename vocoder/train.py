@@ -15,14 +15,13 @@ import jax.numpy as jnp
 import numpy as np
 
 import corpora
+from common.errors import InputError
 from corpora import batching, packed
 from corpora.schema import SAMPLE_RATE
-from dsp.errors import InputError
 from training.loop import train
 from vocoder import features as features_lib
 from vocoder import metrics as metrics_lib
-from vocoder import source_filter
-from vocoder import synthesis
+from vocoder import source_filter, synthesis
 from wavenet import loss as loss_lib
 from wavenet.train import drop_speakers
 

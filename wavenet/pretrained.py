@@ -2,7 +2,7 @@
 
 import os
 
-from dsp.errors import InputError
+from common.errors import InputError
 from training.checkpoint import load_model_checkpoint
 from wavenet.model import build_model
 

@@ -6,8 +6,8 @@ import jax.numpy as jnp
 import numpy as np
 
 import corpora
+from common.errors import InputError
 from corpora import batching
-from dsp.errors import InputError
 from training.loop import train
 from wavenet import loss as loss_lib
 from wavenet.model import build_model

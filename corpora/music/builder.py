@@ -21,9 +21,9 @@ import zlib
 import numpy as np
 import tensorflow_datasets as tfds
 
+from common.errors import InputError
 from corpora import schema
 from corpora.music import render, tags
-from dsp.errors import InputError
 
 PIECE_SEED = 20240612
 # Configs with fewer pieces than this render in the calling process.

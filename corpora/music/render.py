@@ -23,9 +23,9 @@ import numpy as np
 import tqdm
 
 import dsp
+from common.errors import InputError
 from corpora import schema
 from corpora.music import tags as tags_lib
-from dsp.errors import InputError
 
 SOUNDFONT = "/usr/share/sounds/sf2/FluidR3_GM.sf2"
 CLIP_SECONDS = 4.0

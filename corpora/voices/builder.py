@@ -18,10 +18,10 @@ import os
 import numpy as np
 import tensorflow_datasets as tfds
 
+from common.errors import InputError
 from corpora import schema
 from corpora.voices import engines, render, roster
 from corpora.voices.sentences import make_sentences
-from dsp.errors import InputError
 
 SENTENCE_SEED = 20240611
 # Configs with fewer utterances than this render in the calling process.

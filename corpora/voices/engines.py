@@ -9,7 +9,7 @@ import re
 import shutil
 import subprocess
 
-from dsp.errors import InputError
+from common.errors import InputError
 
 _APT_PACKAGES = {"flite": "flite", "espeak-ng": "espeak-ng", "festival": "festival"}
 _FESTIVAL_VOICE_PACKAGES = {

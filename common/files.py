@@ -5,7 +5,7 @@ import json
 import os
 import tempfile
 
-from dsp.errors import InputError
+from common.errors import InputError
 
 
 def make_dir(path, flag):

@@ -1,4 +1,4 @@
-"""The exceptions that commands turn into exit statuses (see `experiments/cli.py`).
+"""The exceptions that commands turn into exit statuses (see `common/cli.py`).
 
 Library code raises `InputError` with a message that says what is wrong and
 what to do; command-line entry points print it as one line and exit with

@@ -9,11 +9,12 @@ import shutil
 import sys
 import tempfile
 
+import jax
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from dsp.errors import InputError, StoppedBySignal, is_disk_full
-from dsp.files import current_umask, make_dir
+from common.errors import InputError, is_disk_full, StoppedBySignal
+from common.files import current_umask, make_dir
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -250,6 +251,12 @@ def run_absl(main):
   app.run(quiet_main, flags_parser=parse)
 
 
+def maybe_initialize_distributed():
+  """Joins a multi-process run when launched as one (JAX_COORDINATOR_ADDRESS set); see `training.loop`."""
+  if os.environ.get("JAX_COORDINATOR_ADDRESS"):
+    jax.distributed.initialize()
+
+
 def run_training(train_and_evaluate, default_config):
   """The body of every `experiments.train_*` command: --workdir, --config (with :variant and overrides).
 
@@ -257,7 +264,6 @@ def run_training(train_and_evaluate, default_config):
   calls `train_and_evaluate(config, workdir)` under `run_absl`. Rerunning the
   same command resumes from the last checkpoint in --workdir.
   """
-  from training.loop import maybe_initialize_distributed  # Only training commands need the loop.
   workdir = flags.DEFINE_string("workdir", None, "run directory (checkpoints, metrics.csv, TensorBoard events)",
                                 required=True)
   config = config_flags.DEFINE_config_file("config", default_config,
