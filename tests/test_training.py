@@ -221,40 +221,6 @@ def test_two_devices_give_the_loss_of_one():
   assert results[0] == pytest.approx(results[1], rel=1e-5, abs=1e-5)
 
 
-@pytest.mark.parametrize("config_file", ["wavenet_voices", "vae_digits", "vlae_voices", "tagger_music"])
-def test_every_config_file_rejects_an_unknown_variant(config_file):
-  module = importlib.import_module(f"experiments.configs.{config_file}")
-  with pytest.raises(ValueError, match="unknown variant 'foo'"):
-    module.get_config("foo")
-
-
-def _setting_names(config, prefix=""):
-  """The dotted names of a ConfigDict's settings."""
-  names = set()
-  for name, value in config.items():
-    is_group = isinstance(value, ml_collections.ConfigDict)
-    names |= _setting_names(value, f"{prefix}{name}.") if is_group else {prefix + name}
-  return names
-
-
-@pytest.mark.parametrize("config_file", ["wavenet_voices", "vae_digits", "vlae_voices", "tagger_music"])
-def test_every_smoke_variant_is_a_short_run_that_evaluates_and_checkpoints(config_file):
-  module = importlib.import_module(f"experiments.configs.{config_file}")
-  smoke, default = module.get_config("smoke"), module.get_config()
-  # The same settings (so a --config.X override applies to both), but a run of a few steps on small batches
-  # that still evaluates, checkpoints and logs within them, while the default trains for hundreds of steps.
-  assert _setting_names(smoke) == _setting_names(default) and "train.num_steps" in _setting_names(smoke)
-  assert smoke.train.num_steps <= 3 < 250 <= default.train.num_steps
-  for every in ("eval_every", "checkpoint_every", "log_every"):
-    assert 1 <= smoke.train[every] <= smoke.train.num_steps
-  assert smoke.data.batch_size < default.data.batch_size
-  if "config" in smoke.data:  # The corpus; vae_digits reads sklearn's digits in both.
-    assert (smoke.data.config, default.data.config) == ("small", "full")
-  # Each call builds a fresh config: editing one leaves the next call's alone.
-  smoke.train.num_steps = 10**6
-  assert module.get_config("smoke").train.num_steps <= 3
-
-
 def test_a_training_command_stopped_by_sigterm_saves_and_exits_143(voices_dir, tmp_path):
   workdir = tmp_path / "run"
   process = subprocess.Popen([sys.executable, "-m", "experiments.train_frame_prior", "--config",

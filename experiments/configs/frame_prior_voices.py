@@ -11,10 +11,8 @@ medians 92-112 Hz (10 of 10) and female 192-270 Hz (9 of 10 in 165-255 Hz), all 
 
 import ml_collections
 
-from experiments.configs import override_fields
+from experiments.configs import FRAME_CHANNELS, VOICES_SPEAKERS, override_fields
 
-from corpora.voices import roster
-from dsp import frames
 
 _SMOKE = dict(hidden_channels=16, embedding_channels=4, batch_size=2, frames=20, eval_batches=1, num_steps=2,
               warmup_steps=1, log_every=1, eval_every=2, checkpoint_every=2)
@@ -24,14 +22,13 @@ def get_config(variant="default"):
   """Returns the ConfigDict of `variant` ("default" or "smoke")."""
   if variant not in ("default", "smoke"):
     raise ValueError(f"unknown variant {variant!r}; known: default, smoke")
-  speakers = (roster.SMALL_SPEAKERS + roster.SMALL_HELDOUT if variant == "smoke"
-              else roster.FULL_SPEAKERS + roster.FULL_HELDOUT)
+  num_speakers = VOICES_SPEAKERS["small" if variant == "smoke" else "full"]
   config = ml_collections.ConfigDict()
 
   config.model = model = ml_collections.ConfigDict()
-  model.frame_channels = 3 + frames.NUM_MELS  # vocoder.features.LOCAL_CHANNELS
+  model.frame_channels = FRAME_CHANNELS  # vocoder.features.LOCAL_CHANNELS
   model.hidden_channels = 256  # GRU state width
-  model.num_speakers = len(speakers)  # speaker ids of the corpus
+  model.num_speakers = num_speakers  # speaker ids of the corpus
   model.num_genders = 2  # female, male
   model.embedding_channels = 32  # width of the speaker and gender embeddings
   model.architecture = "frame_prior"  # frameprior.model.FramePrior

@@ -14,9 +14,8 @@ docs/vae_vlae.md.
 
 import ml_collections
 
-from experiments.configs import override_fields
+from experiments.configs import FRAME_CHANNELS, override_fields
 
-from dsp import frames
 
 _SMOKE = dict(latent_channels=2, encoder_channels=8, hidden_channels=8, embedding_channels=4, batch_size=2,
               frames=20, eval_batches=1, num_steps=2, warmup_steps=1, log_every=1, eval_every=2, checkpoint_every=2)
@@ -29,7 +28,7 @@ def get_config(variant="default"):
   config = ml_collections.ConfigDict()
 
   config.model = model = ml_collections.ConfigDict()
-  model.frame_channels = 3 + frames.NUM_MELS  # vocoder.features.LOCAL_CHANNELS
+  model.frame_channels = FRAME_CHANNELS  # vocoder.features.LOCAL_CHANNELS
   model.latent_channels = 16  # Z, the global latent
   model.encoder_channels = 128  # width of the encoder's convolutions
   model.hidden_channels = 256  # GRU width of the decoder

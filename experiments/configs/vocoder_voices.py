@@ -11,10 +11,8 @@ model on voices/small, a few steps, for tests). Result (docs/vocoder.md): at ste
 
 import ml_collections
 
-from experiments.configs import override_fields
+from experiments.configs import EXCITATION_CHANNELS, FRAME_CHANNELS, VOICES_SPEAKERS, override_fields
 
-from corpora.voices import roster
-from dsp import excitation, frames
 
 _SMOKE = dict(layers_per_stack=3, residual_channels=8, gate_channels=8, skip_channels=16, head_channels=16,
               global_embedding_channels=8, batch_size=2, crop=64, eval_batches=1, monitor_clips=1,
@@ -25,8 +23,7 @@ def get_config(variant="default"):
   """Returns the ConfigDict of `variant` ("default" or "smoke")."""
   if variant not in ("default", "smoke"):
     raise ValueError(f"unknown variant {variant!r}; known: default, smoke")
-  speakers = (roster.SMALL_SPEAKERS + roster.SMALL_HELDOUT if variant == "smoke"
-              else roster.FULL_SPEAKERS + roster.FULL_HELDOUT)
+  num_speakers = VOICES_SPEAKERS["small" if variant == "smoke" else "full"]
   config = ml_collections.ConfigDict()
 
   config.model = model = ml_collections.ConfigDict()
@@ -42,14 +39,14 @@ def get_config(variant="default"):
   model.input_kernel_size = 1  # taps of the causal input convolution
   model.output_kind = "categorical"  # categorical | mixture
   model.num_mixtures = 10  # logistic components (unused with categorical)
-  model.global_categories = (("speaker", len(speakers)),)  # speaker embedding; -1 = an unseen voice
+  model.global_categories = (("speaker", num_speakers),)  # speaker embedding; -1 = an unseen voice
   model.global_embedding_channels = 16  # width of the speaker embedding
   model.global_vector_channels = 0  # no continuous global vector
-  model.local_channels = 3 + frames.NUM_MELS  # vocoder.features.LOCAL_CHANNELS: log-F0, voicing, energy, log-mel
+  model.local_channels = FRAME_CHANNELS  # vocoder.features.LOCAL_CHANNELS: log-F0, voicing, energy, log-mel
   model.local_hop = 1  # the frame vectors arrive already interpolated to the sample rate
   model.local_upsampling = "repeat"  # (hop 1: no upsampling)
   model.local_upsample_strides = (1,)  # unused with repeat
-  model.excitation_channels = excitation.NUM_CHANNELS  # the source at F0, through the causal input path
+  model.excitation_channels = EXCITATION_CHANNELS  # the source at F0, through the causal input path
 
   config.data = data = ml_collections.ConfigDict()
   data.name = "voices"  # corpus, see corpora/__init__.py
