@@ -25,7 +25,7 @@ from common import cli
 from common.errors import InputError
 from corpora import batching
 from experiments import interpolate
-from vlae import audio
+from vlae import audio, audio_inference
 
 
 def _read_json(path):
@@ -40,7 +40,7 @@ def _fmt(value):
 def main(argv):
   parser = cli.ArgumentParser(prog="python -m benchmarks.bench_vlae_interpolation", description=__doc__,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
-  parser.add_argument("--checkpoint", default=audio.DEFAULT_CHECKPOINT, help=audio.DEFAULT_CHECKPOINT_HELP)
+  parser.add_argument("--checkpoint", default=audio_inference.DEFAULT_CHECKPOINT, help=audio_inference.DEFAULT_CHECKPOINT_HELP)
   parser.add_argument("--pairs", type=int, default=5, help="male/female pairs (default 5)")
   parser.add_argument("--steps", type=int, default=7, help="points per path (default 7)")
   parser.add_argument("--seed", type=cli.seed, default=0, help="PRNG seed of the decoding (default 0)")
@@ -51,7 +51,7 @@ def main(argv):
   args = parser.parse_args(argv)
   if args.pairs < 1 or args.steps < 2:
     raise InputError(f"--pairs must be at least 1 and --steps at least 2, got {args.pairs} and {args.steps}")
-  _, _, labels = audio.load_vlae(args.checkpoint)
+  _, _, labels = audio_inference.load_vlae(args.checkpoint)
   name, config = labels["corpus"]["name"], labels["corpus"]["config"]
   clips = batching.preload(corpora.load_split(name, config, "test", args.data_dir))
   speakers = corpora.speaker_names(name, config, args.data_dir)
@@ -77,7 +77,7 @@ def main(argv):
       dsp.save_audio(path, clip, audio.SAMPLE_RATE)
       dsp.save_spectrogram_png(path[:-len(".wav")] + ".png", clip, audio.SAMPLE_RATE,
                                f"input: {genders[clips.gender[index]]} {speakers[clips.speaker[index]]}, test {index}")
-      ends.append((path, dsp.median_f0(audio.central_crop(clip, 8000), audio.SAMPLE_RATE)))
+      ends.append((path, dsp.median_f0(audio_inference.central_crop(clip, 8000), audio.SAMPLE_RATE)))
     label = f"{os.path.basename(ends[0][0])[:-4]} -> {os.path.basename(ends[1][0])[:-4]}"
     out = os.path.join(args.out, f"pair_{pair}")
     interpolate.main(common + ["--a", ends[0][0], "--b", ends[1][0], "--out", out])

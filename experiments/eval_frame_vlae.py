@@ -20,11 +20,10 @@ import argparse
 import numpy as np
 from tqdm import tqdm
 
-import dsp
 from common import cli
 from common.errors import InputError
 from common.files import save_json
-from vlae import frame_evaluation, frame_vlae
+from vlae import frame_evaluation, frame_inference
 
 
 def main(argv):
@@ -43,7 +42,7 @@ def main(argv):
                      f"and {args.batches}")
   if args.out:
     cli.check_output_file(args.out, (".json",))
-  models = [(path,) + frame_vlae.load_frame_vlae(path) for path in args.checkpoint]
+  models = [(path,) + frame_inference.load_frame_vlae(path) for path in args.checkpoint]
   data = frame_evaluation.corpus_of(models[0][3], args.data_dir)
   fit_set = frame_evaluation.split_utterances(data, "validation")
   unheard = frame_evaluation.split_utterances(data, "heldout_speakers")
@@ -53,11 +52,11 @@ def main(argv):
         f"{len(np.unique(unheard.speaker))} unheard voices")
   first_model = models[0][1]
   representations = [
-      ("untrained encoder", None, lambda s: frame_vlae.encode_features(
+      ("untrained encoder", None, lambda s: frame_inference.encode_features(
           first_model, frame_evaluation.untrained_parameters(first_model), s.features)),
       ("mean log-mel", None, frame_evaluation.mean_log_mel)]
   for path, model, params, _ in models:
-    representations.append((path, (model, params), lambda s, m=model, p=params: frame_vlae.encode_features(
+    representations.append((path, (model, params), lambda s, m=model, p=params: frame_inference.encode_features(
         m, p, s.features)))
   rows = []
   for name, trained, represent in tqdm(representations, desc="evaluate", unit="row", dynamic_ncols=True):

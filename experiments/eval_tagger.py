@@ -22,7 +22,6 @@ import time
 import numpy as np
 
 import corpora
-import dsp
 from common import cli
 from common.errors import InputError
 from common.files import atomic_path, save_json

@@ -18,7 +18,7 @@ import argparse
 
 from common import cli
 from common.errors import InputError
-from vlae.train_audio import evaluate
+from vlae.audio_evaluation import evaluate
 
 
 def _receptive_field_name(field):

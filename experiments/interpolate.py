@@ -37,8 +37,8 @@ from common.files import save_json
 from corpora.schema import SAMPLE_RATE
 from frameprior.train import load_frames
 from training.checkpoint import load_model_config
-from vlae import audio, frame_evaluation, frame_vlae
-from vlae.train_audio import gender_means
+from vlae import audio, audio_inference, frame_evaluation, frame_inference, latent_paths
+from vlae.audio_evaluation import gender_means
 from vocoder import metrics as vocoder_metrics
 from vocoder import synthesis
 
@@ -65,9 +65,9 @@ def endpoint(model, params, clip_path, gender, means, crop, flag):
     flag: the flag that named the gender, for errors.
   """
   if clip_path:
-    clip = audio.central_crop(dsp.load_audio(clip_path, audio.SAMPLE_RATE), crop)
-    audio.check_clip(clip, model, clip_path)
-    return os.path.basename(clip_path), np.asarray(audio.encode(model, params, clip[None]).mean[0])
+    clip = audio_inference.central_crop(dsp.load_audio(clip_path, audio.SAMPLE_RATE), crop)
+    audio_inference.check_clip(clip, model, clip_path)
+    return os.path.basename(clip_path), np.asarray(audio_inference.encode(model, params, clip[None]).mean[0])
   if gender not in means:
     raise InputError(f"{flag} {gender}: the training split has no {gender} utterance")
   return f"{gender} mean", means[gender]
@@ -88,14 +88,14 @@ PHRASE_FRAMES, PAUSE_FRAMES = 120, 15  # the decoder draws 1.2 s phrases with 0.
 def frame_gender_means(model, params, labels, data_dir):
   """{gender: mean posterior mean of that gender's training utterances} of a frame-rate VLAE."""
   clips, split_frames, _ = load_frames(frame_evaluation.corpus_of(labels, data_dir), "train")
-  means = frame_vlae.encode_features(model, params, [split_frames.clip(i) for i in range(len(clips))])
+  means = frame_inference.encode_features(model, params, [split_frames.clip(i) for i in range(len(clips))])
   return {gender: means[clips.gender == index].mean(axis=0) for index, gender in enumerate(labels["gender"])
           if np.any(clips.gender == index)}
 
 
 def frame_route(args):
   """Interpolation with a frame-rate VLAE, rendered by the vocoder; writes and prints as `main` says."""
-  model, params, labels = frame_vlae.load_frame_vlae(args.checkpoint)
+  model, params, labels = frame_inference.load_frame_vlae(args.checkpoint)
   vocoder, vocoder_params, _ = synthesis.load_vocoder(args.vocoder)
   seconds = 2.7 if args.seconds is None else args.seconds
   temperature = 0.7 if args.temperature is None else args.temperature
@@ -108,17 +108,17 @@ def frame_route(args):
   for path, gender, flag in ((args.a, args.from_gender, "--a"), (args.b, args.to_gender, "--b")):
     if path:
       recording, features = synthesis.analyse_recording(path, SAMPLE_RATE, flag=flag)
-      ends.append((os.path.basename(path), frame_vlae.encode_features(model, params, [features])[0]))
+      ends.append((os.path.basename(path), frame_inference.encode_features(model, params, [features])[0]))
       inputs.append(dsp.median_f0(recording, SAMPLE_RATE))
     else:
       ends.append((f"{gender} mean", means[gender]))
       inputs.append(float("nan"))
   (name_a, z_a), (name_b, z_b) = ends
-  path = audio.interpolation_path(z_a, z_b, args.steps, args.mode)
+  path = latent_paths.interpolation_path(z_a, z_b, args.steps, args.mode)
   with cli.output_dir(args.out) as staging:
     key_frames, key_vocoder = jax.random.split(jax.random.key(args.seed))
     num_frames = -(-num_samples // (SAMPLE_RATE // 100))
-    features = frame_vlae.decode_to_features(model, params, path, num_frames, key_frames, temperature, PHRASE_FRAMES,
+    features = frame_inference.decode_to_features(model, params, path, num_frames, key_frames, temperature, PHRASE_FRAMES,
                                              PAUSE_FRAMES)
     clips = synthesis.vocode(vocoder, vocoder_params, features, num_samples, key_vocoder, SAMPLE_RATE)
     rows, titles = [], []
@@ -200,8 +200,8 @@ def main(argv):
   args.seconds = 0.5 if args.seconds is None else args.seconds
   args.temperature = 1.0 if args.temperature is None else args.temperature
   num_samples = cli.seconds_to_samples(args.seconds, audio.SAMPLE_RATE)
-  model, params, labels = audio.load_vlae(args.checkpoint)
-  audio.check_crop(model, args.crop)
+  model, params, labels = audio_inference.load_vlae(args.checkpoint)
+  audio_inference.check_crop(model, args.crop)
   for gender, flag in ((args.from_gender, "--from-gender"), (args.to_gender, "--to-gender")):
     if gender is not None:
       check_gender(labels, gender, flag)
@@ -213,10 +213,10 @@ def main(argv):
   if z_a.shape != z_b.shape:
     raise InputError(f"the endpoints have latents of different sizes ({z_a.shape[0]} vs {z_b.shape[0]}: local "
                      "latent sequences of different lengths); pass clips of at least --crop samples each")
-  path = audio.interpolation_path(z_a, z_b, args.steps, args.mode)
-  audio.check_decode_length(model, path, num_samples)
+  path = latent_paths.interpolation_path(z_a, z_b, args.steps, args.mode)
+  audio_inference.check_decode_length(model, path, num_samples)
   with cli.output_dir(args.out) as staging:
-    clips = audio.decode(model, params, path, num_samples, jax.random.key(args.seed), args.temperature)
+    clips = audio_inference.decode(model, params, path, num_samples, jax.random.key(args.seed), args.temperature)
     f0 = []
     titles = []
     for step, clip in enumerate(clips):

@@ -26,13 +26,13 @@ from common.errors import InputError
 from corpora.schema import SAMPLE_RATE
 from experiments import interpolate
 from training.checkpoint import load_model_config
-from vlae import audio, frame_vlae
+from vlae import audio_inference, frame_inference
 from vocoder import synthesis
 
 
 def frame_vlae_route(args):
   """Loads the frame-rate VLAE and the vocoder; returns `num_samples -> [num, num_samples] audio`, z ~ N(0, I)."""
-  model, params, _ = frame_vlae.load_frame_vlae(args.checkpoint)
+  model, params, _ = frame_inference.load_frame_vlae(args.checkpoint)
   vocoder, vocoder_params, _ = synthesis.load_vocoder(args.vocoder)
   return lambda num_samples: _frame_vlae_draws(args, num_samples, model, params, vocoder, vocoder_params)
 
@@ -42,19 +42,19 @@ def _frame_vlae_draws(args, num_samples, model, params, vocoder, vocoder_params)
   z = np.asarray(jax.random.normal(prior_key, (args.num, model.latent_channels)))
   num_frames = -(-num_samples // (SAMPLE_RATE // 100))
   temperature = 0.7 if args.temperature is None else args.temperature
-  features = frame_vlae.decode_to_features(model, params, z, num_frames, frames_key, temperature,
+  features = frame_inference.decode_to_features(model, params, z, num_frames, frames_key, temperature,
                                            interpolate.PHRASE_FRAMES, interpolate.PAUSE_FRAMES)
   return synthesis.vocode(vocoder, vocoder_params, features, num_samples, vocoder_key, SAMPLE_RATE)
 
 
 def audio_vlae_route(args):
   """Loads the sample-level audio VLAE; returns `num_samples -> [num, num_samples] audio`, z from its prior."""
-  model, params, _ = audio.load_vlae(args.checkpoint)
+  model, params, _ = audio_inference.load_vlae(args.checkpoint)
 
   def draw(num_samples):
     prior_key, sample_key = jax.random.split(jax.random.key(args.seed))
-    z = audio.prior_draws(model, params, prior_key, args.num, num_samples)
-    return audio.decode(model, params, z, num_samples, sample_key, 1.0 if args.temperature is None else args.temperature)
+    z = audio_inference.prior_draws(model, params, prior_key, args.num, num_samples)
+    return audio_inference.decode(model, params, z, num_samples, sample_key, 1.0 if args.temperature is None else args.temperature)
   return draw
 
 

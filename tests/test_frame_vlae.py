@@ -13,7 +13,7 @@ from common import cli
 from dsp import frames as frames_lib
 from experiments import eval_frame_vlae, interpolate, sample_vlae
 from frameprior import model as prior_lib
-from vlae import frame_evaluation, frame_vlae, probe
+from vlae import frame_evaluation, frame_inference, frame_vlae, probe
 
 TINY = dict(frame_channels=27, latent_channels=3, encoder_channels=8, hidden_channels=8, embedding_channels=4,
             decoder_input_dropout=0.0)
@@ -72,11 +72,11 @@ def test_input_dropout_blanks_the_previous_frames_of_the_reconstruction_and_of_d
   np.testing.assert_allclose(out.reconstruction, expected, rtol=1e-5)
   # Decoding with (almost) every previous frame blanked draws each frame from the zero-input pass's means.
   blind = frame_vlae.FrameVlae(**dict(TINY, decoder_input_dropout=1.0 - 1e-7))
-  drawn = np.asarray(frame_vlae.decode(blind, params, z, 9, jax.random.key(5), 1e-6))
+  drawn = np.asarray(frame_inference.decode(blind, params, z, 9, jax.random.key(5), 1e-6))
   zero_input = model.apply(params, jnp.zeros_like(frames), z, method=frame_vlae.FrameVlae.decode_output)
   channels = np.arange(27) != prior_lib.VOICING_CHANNEL
   np.testing.assert_allclose(drawn[..., channels], np.asarray(zero_input.mean)[..., channels], atol=1e-4)
-  sighted = np.asarray(frame_vlae.decode(frame_vlae.FrameVlae(**TINY), params, z, 9,
+  sighted = np.asarray(frame_inference.decode(frame_vlae.FrameVlae(**TINY), params, z, 9,
                                          jax.random.key(5), 1e-6))
   assert np.abs(sighted[..., channels] - drawn[..., channels]).max() > 1e-3
 
@@ -84,7 +84,7 @@ def test_input_dropout_blanks_the_previous_frames_of_the_reconstruction_and_of_d
 def test_decoding_a_path_gives_one_features_per_step_with_pauses(tiny):
   model, params, _, _ = tiny
   path = np.array([[0.0, 0.0, 0.0], [1.0, -1.0, 0.5]], np.float32)
-  features = frame_vlae.decode_to_features(model, params, path, 25, jax.random.key(0), 0.7, 8, 2)
+  features = frame_inference.decode_to_features(model, params, path, 25, jax.random.key(0), 0.7, 8, 2)
   assert len(features) == 2 and all(len(f.log_f0) == 25 for f in features)
   for f in features:
     np.testing.assert_array_equal(f.voiced[8:10], 0.0)  # the pause after the first phrase

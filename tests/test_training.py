@@ -1,6 +1,5 @@
 """The shared training loop on a conditional sine task: learning, resume, devices."""
 
-import importlib
 import json
 import os
 import signal

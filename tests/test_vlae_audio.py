@@ -19,8 +19,9 @@ from experiments import eval_vlae, interpolate, sample_vlae
 from experiments.configs import vlae_voices
 from tests.conftest import harmonic_tone
 from training.checkpoint import load_model_checkpoint
-from vlae import audio, probe
-from vlae.train_audio import evaluate, gender_means, train_and_evaluate
+from vlae import audio, audio_inference, latent_paths, probe
+from vlae.audio_evaluation import evaluate, gender_means
+from vlae.train_audio import train_and_evaluate
 from vlae.vae import vae_loss
 from wavenet import pretrained, sampling
 
@@ -94,7 +95,7 @@ def test_different_clips_give_different_posteriors(smoke_model):
   model, params = smoke_model
   clips = np.stack([tone(110.0, CROP, 0), tone(330.0, CROP, 0), np.random.default_rng(5).uniform(-0.5, 0.5, CROP),
                     tone(110.0, CROP, 0)]).astype(np.float32)
-  q = audio.encode(model, params, clips)
+  q = audio_inference.encode(model, params, clips)
   means = np.asarray(q.mean)
   for first in range(3):
     for second in range(first + 1, 3):
@@ -134,15 +135,15 @@ def test_interpolation_path_endpoints_equal_the_encodings():
   rng = np.random.default_rng(0)
   z_a, z_b = rng.normal(size=6).astype(np.float32), rng.normal(size=6).astype(np.float32)
   for mode in ("lerp", "slerp"):
-    path = audio.interpolation_path(z_a, z_b, 7, mode)
+    path = latent_paths.interpolation_path(z_a, z_b, 7, mode)
     assert path.shape == (7, 6)
     np.testing.assert_array_equal(path[0], z_a)
     np.testing.assert_array_equal(path[-1], z_b)
-  np.testing.assert_allclose(audio.interpolation_path(z_a, z_b, 3, "lerp")[1], (z_a + z_b) / 2, rtol=1e-6)
-  middle = audio.interpolation_path(z_a, z_b, 3, "slerp")[1]
+  np.testing.assert_allclose(latent_paths.interpolation_path(z_a, z_b, 3, "lerp")[1], (z_a + z_b) / 2, rtol=1e-6)
+  middle = latent_paths.interpolation_path(z_a, z_b, 3, "slerp")[1]
   np.testing.assert_allclose(np.linalg.norm(middle), (np.linalg.norm(z_a) + np.linalg.norm(z_b)) / 2, rtol=1e-5)
   with pytest.raises(InputError, match="at least 2"):
-    audio.interpolation_path(z_a, z_b, 1, "lerp")
+    latent_paths.interpolation_path(z_a, z_b, 1, "lerp")
 
 
 @pytest.fixture(scope="module")
@@ -183,7 +184,7 @@ def test_evaluate_writes_the_table_row(smoke_run, voices_dir, monkeypatch):
   assert read_json(os.path.join(smoke_run, "eval.json")) == json.loads(json.dumps(result))
   assert result["crop"] == vlae_voices.get_config("smoke").data.crop
   assert result["step"] == 2 and result["validation_bits_per_sample"] > 0 and result["validation_kl_bits_per_clip"] > 0
-  model, params, labels = audio.load_vlae(smoke_run)
+  model, params, labels = audio_inference.load_vlae(smoke_run)
   heldout = batching.preload(corpora.load_split("voices", "small", "heldout_speakers", voices_dir))
   means = probe.posterior_means(model, params, probe.central_windows(heldout, audio.context_of(model), 2048), 4)
   expected = probe.cross_validated_accuracy(means[:, :model.decoder.latent_features], heldout.speaker)
@@ -267,9 +268,9 @@ def test_build_vlae_rejects_a_flow_prior_over_local_latents():
 def test_decoding_past_the_local_latent_frames_is_an_input_error(smoke_model):
   model, params = smoke_model
   z = np.zeros((1, 4 + 2 * 2), np.float32)  # two local frames: 2048 samples
-  audio.check_decode_length(model, z, 2048)
+  audio_inference.check_decode_length(model, z, 2048)
   with pytest.raises(InputError, match="2049 samples .* 2 local latent frames covering 2048 samples"):
-    audio.decode(model, params, z, 2049, jax.random.key(0))
+    audio_inference.decode(model, params, z, 2049, jax.random.key(0))
 
 
 def write_clip(voices_dir, split, index, path):
@@ -288,9 +289,9 @@ def test_interpolate_writes_steps_figure_and_latents_from_the_encodings(smoke_ru
   assert sorted(os.listdir(out)) == ["path.json", "path.png"] + [f"step_0{i}.{e}" for i in range(3) for e in ("png", "wav")]
   assert dsp.load_audio(out / "step_01.wav", audio.SAMPLE_RATE).shape == (800,)
   result = json.load(open(out / "path.json"))
-  model, params, labels = audio.load_vlae(smoke_run)
-  encodings = audio.encode(model, params, np.stack([audio.central_crop(clip_a, 2048),
-                                                    audio.central_crop(clip_b, 2048)])).mean
+  model, params, labels = audio_inference.load_vlae(smoke_run)
+  encodings = audio_inference.encode(model, params, np.stack([audio_inference.central_crop(clip_a, 2048),
+                                                    audio_inference.central_crop(clip_b, 2048)])).mean
   np.testing.assert_allclose(result["latents"][0], encodings[0], rtol=1e-6, atol=1e-7)
   np.testing.assert_allclose(result["latents"][-1], encodings[1], rtol=1e-6, atol=1e-7)
   assert len(result["median_f0_hz"]) == 3
