@@ -118,7 +118,7 @@ def test_sample_garble_continues_a_prime_from_its_last_receptive_field(smoke_run
     (["--temperature", "inf"], "--temperature: must be a finite number"),
     (["--gender", "robot"], "invalid choice"),
     (["--speaker", "nobody"], "unknown speaker 'nobody'; known speakers: flite_rms, flite_slt"),
-    (["--out", "/proc/garble"], "cannot create it"),
+    (["--out", "/proc/garble"], "cannot write to /proc"),
     (["--prime", "/nonexistent/voice.wav"], "voice.wav"),
     (["--floor", "0.004"], "--floor 0.004: give a probability below 1/256"),
     (["--mode", "frames", "--sharpen", "1"], "give them with --mode direct"),

@@ -62,7 +62,8 @@ def test_an_existing_folder_that_is_no_page_is_refused_and_left_alone(tmp_path):
 
 
 def test_a_missing_shipped_model_is_one_line_and_leaves_no_page(tmp_path, monkeypatch, capsys):
-  from experiments import cli, sample_garble
+  from common import cli
+  from experiments import sample_garble
   monkeypatch.setattr(sample_garble, "SHIPPED_PRIOR", str(tmp_path / "no_prior"))
   with pytest.raises(SystemExit) as exit_info:
     cli.run(listening_page.main, ["--out", str(tmp_path / "page")])

@@ -256,7 +256,7 @@ def tiny_tmpfs(path, size):
 
 @pytest.mark.slow
 def test_a_really_full_disk_stops_training_in_one_line_with_no_unfinished_save_left(tmp_path):
-  command = ("import sys; from experiments import cli; from tests.test_reliability import quadratic_run; "
+  command = ("import sys; from common import cli; from tests.test_reliability import quadratic_run; "
              "cli.run(lambda argv: quadratic_run(argv[0], 10_000, checkpoint_every=1, keep_checkpoints=1000))")
   with tiny_tmpfs(tmp_path / "small", "400k") as small:
     done = subprocess.run([sys.executable, "-c", command, str(small / "run")], capture_output=True, text=True,

@@ -16,8 +16,8 @@ CONDITIONED = dict(global_categories=(("speaker", 3), ("gender", 2)), global_vec
                    local_hop=4, local_upsample_strides=(2, 2), excitation_channels=2)
 
 
-def random_params(model, length, **kwargs):
-  params = model.init(jax.random.key(0), jnp.zeros((2, length), jnp.int32), **kwargs)
+def random_params(model, length, batch=2, **kwargs):
+  params = model.init(jax.random.key(0), jnp.zeros((batch, length), jnp.int32), **kwargs)
   # Non-zero biases so that the test also covers them.
   return jax.tree.map(lambda x: x + 0.1 * jax.random.normal(jax.random.key(x.size), x.shape), params)
 
@@ -41,6 +41,33 @@ def test_incremental_steps_equal_the_teacher_forced_pass(kernel_size, conditione
   conditioning = sampling.prepare_conditioning(model, params, 2, length, **kwargs)
   got = sampling.teacher_forced(model, params, codes, conditioning)
   np.testing.assert_allclose(got, expected, atol=1e-4)
+
+
+def test_the_steps_have_the_forward_pass_gradient_and_a_garbage_row_leaves_the_others_alone():
+  length, model = 24, WaveNet(**TINY, kernel_size=3, **CONDITIONED)
+  kwargs = dict(global_ids={"speaker": jnp.array([2, 0, 1]), "gender": jnp.array([0, 1, 1])},
+                global_vector=jnp.array([[0.5, -1.0], [1.0, 0.2], [0.0, 0.0]]),
+                local=jax.random.normal(jax.random.key(1), (3, length // 4, 3)),
+                excitation=jax.random.normal(jax.random.key(2), (3, length, 2)))
+  params = random_params(model, length, batch=3, **kwargs)
+  codes = jnp.asarray(np.random.default_rng(0).integers(0, 32, (3, length)), jnp.int32)
+
+  def through_steps(params, kwargs):
+    conditioning = sampling.prepare_conditioning(model, params, 3, length, **kwargs)
+    return sampling.teacher_forced(model, params, codes, conditioning)
+
+  def loss(heads):  # rows 0 and 1 only: row 2 is the garbage row below
+    return jnp.sum(jnp.sin(heads[:2]))
+
+  forward = jax.grad(lambda p: loss(model.apply(p, codes, padding="causal", **kwargs).head))(params)
+  stepped = jax.grad(lambda p: loss(through_steps(p, kwargs)))(params)
+  for a, b in zip(jax.tree.leaves(forward), jax.tree.leaves(stepped)):
+    np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-5)
+  garbage = dict(kwargs, global_vector=kwargs["global_vector"].at[2].set(jnp.nan),
+                 local=kwargs["local"].at[2].set(jnp.nan), excitation=kwargs["excitation"].at[2].set(1e30))
+  clean, dirty = through_steps(params, kwargs), through_steps(params, garbage)
+  assert not np.all(np.isfinite(dirty[2]))
+  np.testing.assert_array_equal(dirty[:2], clean[:2])  # no row of a batch reads another
 
 
 def test_sampling_is_deterministic_primed_and_conditioned():

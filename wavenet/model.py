@@ -20,6 +20,15 @@ field would reach before the input: T inputs give T - receptive_field + 1
 predictions. `padding="causal"` left-pads every layer with zeros and keeps all
 T positions (style transfer, which needs every layer's activations at every
 sample). The prediction at output position t is for the sample after input t.
+
+`WaveNet.step` is the same network at one time step (the incremental
+sampler scans it): each layer keeps a ring buffer of its last
+dilation x (kernel_size - 1) inputs, all layers' buffers in one array
+[B, sum of buffer lengths, residual_channels] (a `TapBuffer` layout), read by
+one gather at the start of a step and written by one scatter at its end; the
+past taps of all layers go through their kernels in one batched matmul. Zero
+buffers are exactly the zero left-padding of `padding="causal"`, so step t
+reproduces output t of the causal pass (tests/test_sampling.py holds them to it).
 """
 
 from typing import NamedTuple
@@ -27,6 +36,7 @@ from typing import NamedTuple
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from dsp import mulaw
 
@@ -45,6 +55,42 @@ class WaveNetOutput(NamedTuple):
 
 def _normal(fan_in):
   return nn.initializers.normal(stddev=fan_in ** -0.5)
+
+
+def _gated(pre, gate_channels):
+  """The gated activation tanh(filter) * sigmoid(gate) of pre-activations [..., 2 * gate_channels]."""
+  return jnp.tanh(pre[..., :gate_channels]) * jax.nn.sigmoid(pre[..., gate_channels:])
+
+
+class TapBuffer(NamedTuple):
+  """Static layout of the step's shared ring buffer: layer l owns rows offsets[l] ... offsets[l] + lengths[l]."""
+  lengths: np.ndarray  # [num_layers] dilation x (kernel_size - 1)
+  offsets: np.ndarray  # [num_layers]
+  total: int  # rows in all
+
+  def tap_rows(self, dilations, kernel_size, t):
+    """Rows [num_layers, taps - 1] holding x_l(t - (taps - 1 - j) d_l) for j < taps - 1."""
+    lag = (kernel_size - 1 - jnp.arange(kernel_size - 1))[None, :] * jnp.asarray(dilations)[:, None]
+    return jnp.asarray(self.offsets)[:, None] + jnp.mod(t - lag, jnp.asarray(self.lengths)[:, None])
+
+  def write_rows(self, t):
+    """Rows [num_layers] where x_l(t) is stored: it is read again at t + lengths_l."""
+    return jnp.asarray(self.offsets) + jnp.mod(t, jnp.asarray(self.lengths))
+
+
+class StepWeights(NamedTuple):
+  """Parameters rearranged once, outside a loop of steps, so that no step slices a weight.
+
+  XLA does not hoist slices or transposes of loop-invariant arrays out of a
+  compiled loop. Indexing the stacked [num_layers, ...] kernels inside the step
+  copied every layer's weights at every time step (40 copies per sample), and
+  the past kernels, stored [.., R, 2 * gate], were transposed for the batched
+  matmul at every step: together they halved the sampler's speed at B=1.
+  """
+  past_kernel: jax.Array  # [num_layers, 2 * gate_channels, (taps - 1) * R] past-tap kernels, as the matmul reads them
+  current_kernels: tuple  # num_layers x [R, 2 * gate_channels] kernel of the current tap
+  residual_kernels: tuple  # num_layers - 1 x [gate_channels, R]
+  residual_biases: tuple  # num_layers - 1 x [R]
 
 
 class WaveNet(nn.Module):
@@ -91,6 +137,16 @@ class WaveNet(nn.Module):
   def global_channels(self):
     return (self.global_embedding_channels if self.global_categories else 0) + self.global_vector_channels
 
+  @property
+  def tap_buffer(self):
+    """The `TapBuffer` layout of `step`'s ring buffer."""
+    lengths = np.array([d * (self.kernel_size - 1) for d in self.dilations])
+    return TapBuffer(lengths, np.concatenate([[0], np.cumsum(lengths)[:-1]]), int(lengths.sum()))
+
+  def empty_buffer(self, batch):
+    """The ring buffer before the first step: zero past inputs, [B, tap_buffer.total, residual_channels]."""
+    return jnp.zeros((batch, self.tap_buffer.total, self.residual_channels), jnp.float32)
+
   def setup(self):
     num_layers, kernel = self.num_layers, self.kernel_size
     residual, gate, skip = self.residual_channels, self.gate_channels, self.skip_channels
@@ -124,6 +180,63 @@ class WaveNet(nn.Module):
     if self.excitation_channels:
       self.excitation_kernel = self.param("excitation_kernel", _normal(self.excitation_channels),
                                           (self.excitation_channels, residual))
+
+  def head(self, gates):
+    """The output head of the concatenated gated activations of every layer [..., num_layers * gate_channels]:
+    skip projection, ReLU, hidden 1x1, ReLU, output 1x1 -> [..., head_size]."""
+    skip = gates @ self.skip_kernel + self.skip_bias
+    hidden = jax.nn.relu(jax.nn.relu(skip) @ self.hidden_kernel + self.hidden_bias)
+    return hidden @ self.output_kernel + self.output_bias
+
+  def step_weights(self):
+    """The `StepWeights` of these parameters (call once, outside the loop that calls `step`)."""
+    taps, layers = self.kernel_size, self.num_layers
+    kernel = self.dilated_kernel.reshape(layers, taps, self.residual_channels, 2 * self.gate_channels)
+    past_kernel = jnp.transpose(kernel[:, :taps - 1], (0, 3, 1, 2)).reshape(layers, 2 * self.gate_channels, -1)
+    return StepWeights(past_kernel, tuple(kernel[layer, taps - 1] for layer in range(layers)),
+                       tuple(self.residual_kernel[layer] for layer in range(layers - 1)),
+                       tuple(self.residual_bias[layer] for layer in range(layers - 1)))
+
+  def step(self, weights, buffer, code, t, gate_bias, local_t=None, excitation_t=None):
+    """The network at time step t: input codes [B] -> (head [B, head_size], the buffer after t).
+
+    Args:
+      weights: `step_weights()`, computed once.
+      buffer: [B, tap_buffer.total, residual_channels], `empty_buffer(B)` before step 0.
+      code: [B] int32 input codes at time t.
+      t: [] int32 time step (selects the ring-buffer rows).
+      gate_bias: [B, num_layers, 2 * gate_channels] the dilated bias plus V h (global conditioning, once).
+      local_t: [B, local_channels] upsampled local conditioning at t, or None.
+      excitation_t: [B, excitation_channels] the source at the sample predicted at t, or None.
+
+    Step t equals position t of `__call__(..., padding="causal")`; only input_kernel_size 1.
+    """
+    gate, plan = self.gate_channels, self.tap_buffer
+    past = buffer[:, plan.tap_rows(self.dilations, self.kernel_size, t)].reshape(buffer.shape[0], self.num_layers, -1)
+    pre_all = gate_bias + jnp.einsum("blk,lck->blc", past, weights.past_kernel)  # [B, L, 2 * gate] of past taps
+    if local_t is not None:
+      pre_all = pre_all + jnp.einsum("bc,lcg->blg", local_t, self.local_kernel)
+    x = self.input_step(code)
+    if excitation_t is not None:
+      x = x + excitation_t @ self.excitation_kernel
+    inputs, gates = [], []
+    for layer in range(self.num_layers):
+      inputs.append(x)
+      z = _gated(pre_all[:, layer] + x @ weights.current_kernels[layer], gate)
+      gates.append(z)
+      if layer < self.num_layers - 1:
+        x = x + z @ weights.residual_kernels[layer] + weights.residual_biases[layer]
+    buffer = buffer.at[:, plan.write_rows(t)].set(jnp.stack(inputs, axis=1))
+    return self.head(jnp.concatenate(gates, axis=-1)), buffer
+
+  def input_step(self, code):
+    """The input projection of codes [B] at one time step (input_kernel_size 1): -> [B, residual_channels]."""
+    kernel = self.input_kernel[0]
+    if self.input_kind == "one_hot":
+      return kernel[code] + self.input_bias
+    if self.input_kind == "embedding":
+      return self.embedding[code] @ kernel + self.input_bias
+    return mulaw.companded_value(code, self.num_classes - 1)[:, None] * kernel[0] + self.input_bias
 
   def input_features(self, inputs):
     """Codes [B, T] int (or soft one-hot [B, T, num_classes]) -> [B, T, in_features]."""
@@ -240,16 +353,13 @@ class WaveNet(nn.Module):
         pre = pre + global_bias[:, None, layer]
       if local_source is not None:
         pre = pre + local_source[:, length - pre.shape[1]:] @ self.local_kernel[layer]
-      filter_, gate = jnp.split(pre, 2, axis=-1)
-      z = jnp.tanh(filter_) * jax.nn.sigmoid(gate)
+      z = _gated(pre, self.gate_channels)
       gates.append(z)
       if return_activations or layer < self.num_layers - 1:
         x = x[:, x.shape[1] - z.shape[1]:] + z @ self.residual_kernel[layer] + self.residual_bias[layer]
         activations.append(x)
     time_out = gates[-1].shape[1]
-    skip = jnp.concatenate([z[:, z.shape[1] - time_out:] for z in gates], axis=-1) @ self.skip_kernel
-    hidden = jax.nn.relu(jax.nn.relu(skip + self.skip_bias) @ self.hidden_kernel + self.hidden_bias)
-    head = hidden @ self.output_kernel + self.output_bias
+    head = self.head(jnp.concatenate([z[:, z.shape[1] - time_out:] for z in gates], axis=-1))
     return WaveNetOutput(head, tuple(activations) if return_activations else ())
 
 

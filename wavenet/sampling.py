@@ -1,20 +1,12 @@
-"""Fast incremental sampling from a trained WaveNet.
+"""Fast incremental sampling from a trained WaveNet: a jit-compiled `lax.scan` of `WaveNet.step`.
 
 A teacher-forced pass recomputes every layer over the whole receptive field
-for each sample; here each layer instead keeps a ring buffer of its last
-dilation x (kernel_size - 1) inputs, so one sample costs one evaluation of the
-network at one time step. All layers' buffers live in one array
-[B, sum of buffer lengths, residual_channels]: one gather reads every past tap
-at the start of a step and one scatter writes the new inputs at its end. The
-past taps of all layers go through the dilated kernels in one batched matmul;
-only the current-tap matmul, the gate and the residual matmul of each layer
-remain on the sequential path. Global conditioning is folded into the gate
-biases once, and the weights are split per layer once, before the loop (see
-`_Weights`). The whole loop is one jit-compiled `lax.scan`.
-
-Buffers start at zero, which is exactly the zero left-padding of
-`WaveNet(..., padding="causal")`: step t of `teacher_forced` reproduces output
-t of the causal forward pass.
+for each sample; `WaveNet.step` instead keeps a ring buffer of each layer's
+past inputs, so one sample costs one evaluation of the network at one time
+step. Global conditioning is folded into the gate biases once
+(`prepare_conditioning`) and the weights are rearranged once
+(`WaveNet.step_weights`), before the loop. `teacher_forced` runs the steps over
+given inputs: the contract with the forward pass.
 """
 
 import functools
@@ -29,32 +21,6 @@ from wavenet import mixture
 from wavenet.model import WaveNet
 
 UNROLL = 1  # sampler time steps per loop iteration (python -m benchmarks.bench_wavenet_sampling --unroll ...)
-
-
-class _Plan(NamedTuple):
-  """Static layout of the shared tap buffer: layer l owns rows offsets[l] ... + lengths[l]."""
-  lengths: np.ndarray  # [num_layers] dilation x (kernel_size - 1)
-  offsets: np.ndarray  # [num_layers]
-  total: int  # rows in all
-
-
-def _plan(model):
-  lengths = np.array([d * (model.kernel_size - 1) for d in model.dilations])
-  offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]])
-  return _Plan(lengths, offsets, int(lengths.sum()))
-
-
-def _tap_rows(model, plan, t):
-  """Buffer rows [num_layers, taps - 1] holding x_l(t - (taps - 1 - j) d_l) for j < taps - 1."""
-  dilations = jnp.asarray(model.dilations)
-  taps = model.kernel_size
-  lag = (taps - 1 - jnp.arange(taps - 1))[None, :] * dilations[:, None]
-  return jnp.asarray(plan.offsets)[:, None] + jnp.mod(t - lag, jnp.asarray(plan.lengths)[:, None])
-
-
-def _write_rows(plan, t):
-  """Rows [num_layers] where x_l(t) is stored: it is read again at t + lengths_l."""
-  return jnp.asarray(plan.offsets) + jnp.mod(t, jnp.asarray(plan.lengths))
 
 
 class Conditioning(NamedTuple):
@@ -94,70 +60,6 @@ def prepare_conditioning(model, params, batch, length, global_ids=None, global_v
   else:
     excitation = None
   return Conditioning(bias, upsampled, excitation)
-
-
-class _Weights(NamedTuple):
-  """Parameters rearranged once, outside the loop, so no step slices a weight.
-
-  XLA does not hoist slices or transposes of loop-invariant arrays out of a
-  compiled loop. Indexing the stacked [num_layers, ...] kernels inside the step
-  copied every layer's weights at every time step (40 copies per sample), and
-  the past kernels, stored [.., R, 2 * gate], were transposed for the batched
-  matmul at every step: together they halved the speed at B=1.
-  """
-  past_kernel: jax.Array  # [num_layers, 2 * gate_channels, (taps - 1) * R] past-tap kernels, as the matmul reads them
-  current_kernels: tuple  # num_layers x [R, 2 * gate_channels] kernel of the current tap
-  residual_kernels: tuple  # num_layers - 1 x [gate_channels, R]
-  residual_biases: tuple  # num_layers - 1 x [R]
-
-
-def _weights(model, p):
-  taps, layers = model.kernel_size, model.num_layers
-  kernel = p["dilated_kernel"].reshape(layers, taps, model.residual_channels, 2 * model.gate_channels)
-  past_kernel = jnp.transpose(kernel[:, :taps - 1], (0, 3, 1, 2)).reshape(layers, 2 * model.gate_channels, -1)
-  return _Weights(past_kernel, tuple(kernel[layer, taps - 1] for layer in range(layers)),
-                  tuple(p["residual_kernel"][layer] for layer in range(layers - 1)),
-                  tuple(p["residual_bias"][layer] for layer in range(layers - 1)))
-
-
-def _empty_buffer(model, plan, batch):
-  """Zero past inputs: exactly the causal forward pass's zero left-padding."""
-  return jnp.zeros((batch, plan.total, model.residual_channels), jnp.float32)
-
-
-def _input_vector(model, p, code):
-  """[B] codes -> [B, residual_channels] input projection (input_kernel_size 1)."""
-  kernel = p["input_kernel"][0]
-  if model.input_kind == "one_hot":
-    return kernel[code] + p["input_bias"]
-  if model.input_kind == "embedding":
-    return p["embedding"][code] @ kernel + p["input_bias"]
-  scalar = mulaw.companded_value(code, model.num_classes - 1)
-  return scalar[:, None] * kernel[0] + p["input_bias"]
-
-
-def _step(model, plan, p, w, buffer, code, t, gate_bias, local_t, excitation_t):
-  """One network evaluation at time t for input codes [B]: -> (head [B, H], new buffer)."""
-  gate = model.gate_channels
-  past = buffer[:, _tap_rows(model, plan, t)].reshape(buffer.shape[0], model.num_layers, -1)  # [B, L, (taps - 1) R]
-  pre_all = gate_bias + jnp.einsum("blk,lck->blc", past, w.past_kernel)
-  if local_t is not None:
-    pre_all = pre_all + jnp.einsum("bc,lcg->blg", local_t, p["local_kernel"])
-  x = _input_vector(model, p, code)
-  if excitation_t is not None:
-    x = x + excitation_t @ p["excitation_kernel"]
-  inputs, gates = [], []
-  for layer in range(model.num_layers):
-    inputs.append(x)
-    pre = pre_all[:, layer] + x @ w.current_kernels[layer]
-    z = jnp.tanh(pre[:, :gate]) * jax.nn.sigmoid(pre[:, gate:])
-    gates.append(z)
-    if layer < model.num_layers - 1:
-      x = x + z @ w.residual_kernels[layer] + w.residual_biases[layer]
-  buffer = buffer.at[:, _write_rows(plan, t)].set(jnp.stack(inputs, axis=1))
-  skip = jnp.concatenate(gates, axis=-1) @ p["skip_kernel"] + p["skip_bias"]
-  hidden = jax.nn.relu(jax.nn.relu(skip) @ p["hidden_kernel"] + p["hidden_bias"])
-  return hidden @ p["output_kernel"] + p["output_bias"], buffer
 
 
 def _time_major(conditioning, steps):
@@ -250,13 +152,13 @@ def teacher_forced(model, params, codes, conditioning):
     padding="causal").head`.
   """
   _check_supported(model)
-  plan, p = _plan(model), params["params"]
-  weights = _weights(model, p)
-  buffer = _empty_buffer(model, plan, codes.shape[0])
+  weights = model.apply(params, method=WaveNet.step_weights)
+  buffer = model.empty_buffer(codes.shape[0])
 
   def body(buffer, xs):
     t, code, local_t, excitation_t = xs
-    head, buffer = _step(model, plan, p, weights, buffer, code, t, conditioning.gate_bias, local_t, excitation_t)
+    head, buffer = model.apply(params, weights, buffer, code, t, conditioning.gate_bias, local_t, excitation_t,
+                               method=WaveNet.step)
     return buffer, head
 
   local, excitation = _time_major(conditioning, codes.shape[1])
@@ -300,8 +202,7 @@ def sample(model, params, key, num_samples, conditioning, prime=None, temperatur
   """
   _check_supported(model)
   _check_sharpening(model, sharpening)
-  plan, p = _plan(model), params["params"]
-  weights = _weights(model, p)
+  weights = model.apply(params, method=WaveNet.step_weights)
   batch = conditioning.gate_bias.shape[0]
   if prime is None:
     prime = jnp.full((batch, 1), mulaw.quantize(jnp.float32(0.0), model.num_classes - 1), jnp.int32)
@@ -316,14 +217,15 @@ def sample(model, params, key, num_samples, conditioning, prime=None, temperatur
     buffer, previous, periodicity = carry
     t, forced_t, uniforms_t, temperature_t, local_t, excitation_t = xs
     code = jnp.where(forced_t >= 0, forced_t, previous)
-    head, buffer = _step(model, plan, p, weights, buffer, code, t, conditioning.gate_bias, local_t, excitation_t)
+    head, buffer = model.apply(params, weights, buffer, code, t, conditioning.gate_bias, local_t, excitation_t,
+                               method=WaveNet.step)
     if sharpening.periodicity > 0:
       periodicity, g = _update_periodicity(sharpening, periodicity, mulaw.dequantize(code, model.num_classes - 1))
       temperature_t = temperature_t / (1.0 + sharpening.periodicity * jnp.maximum(0.0, 1.5 * g - 0.5))
     drawn = _draw(model, head, uniforms_t, temperature_t, sharpening.floor)
     return (buffer, drawn, periodicity), drawn
 
-  buffer = _empty_buffer(model, plan, batch)
+  buffer = model.empty_buffer(batch)
   periodicity = _empty_periodicity(sharpening, batch) if sharpening.periodicity > 0 else None
   initial = (buffer, jnp.zeros((batch,), jnp.int32), periodicity)
   _, drawn = jax.lax.scan(body, initial, (jnp.arange(total), forced, uniforms, temperatures, local, excitation),
