@@ -1,12 +1,25 @@
-"""Training-step throughput of the standard WaveNet (2 x 10 layers, 32/32/256, 256 classes).
+"""Training-step throughput of the standard WaveNet (2 x 10 layers, 32/32/256, 256 classes), and its profile.
 
-    python -m benchmarks.bench_wavenet_train [--batches 1 4] [--samples 16000] [--steps 10]
+    python -m benchmarks.bench_wavenet_train [--batches 1 2 4] [--samples 16000] [--steps 10] [--profile 12] \
+        [--no-training-batch]
 
 Prints one table: compile time, step time and predicted samples per second per
-batch size, for a full AdamW step (forward, backward, update) on random codes.
+batch size, for a full AdamW step (forward, backward, update) on random codes,
+plus a row for the training config's own batch (experiments/configs/wavenet_voices.py:
+4 windows of 4,000 predicted samples). With --profile N, each batch's steps
+also run under `jax.profiler` and the N ops that took longest are printed with
+their output shape and the JAX operation they came from, then the op time by
+kind of XLA kernel (op time is summed over XLA's threads, so it can exceed the
+step's wall time).
 """
 
 import argparse
+import collections
+import glob
+import gzip
+import json
+import re
+import tempfile
 import time
 
 import jax
@@ -23,7 +36,39 @@ STANDARD = dict(num_stacks=2, layers_per_stack=10, kernel_size=2, residual_chann
                 skip_channels=256, head_channels=256, num_classes=256, global_categories=(("speaker", 16),))
 
 
-def measure(batch_size, samples, steps):
+TRAINING_BATCH = (4, 4000)  # experiments/configs/wavenet_voices.py: data.batch_size, data.crop
+
+
+def _op_times(trace_folder, steps):
+  """{XLA op name: ms per step} from the perfetto trace `jax.profiler.trace` wrote into `trace_folder`."""
+  (path,) = glob.glob(f"{trace_folder}/**/*.trace.json.gz", recursive=True)
+  with gzip.open(path) as file:
+    events = json.load(file)["traceEvents"]
+  times = collections.Counter()
+  for event in events:
+    if event.get("ph") == "X" and not event["name"].startswith(("$", "ThunkExecutor", "SlinkyThreadPool", "PjitFunction")):
+      times[event["name"]] += event["dur"] / 1000 / steps
+  return times
+
+
+def _describe(hlo_text, name):
+  """`output shape  jax operation` of op `name` in a compiled module's HLO text."""
+  found = re.search(rf"%{re.escape(name)} = (\S+) [^\n]*?op_name=\"([^\"]+)\"", hlo_text)
+  return f"{found.group(1)}  {found.group(2).removeprefix('jit(step)/')}" if found else ""
+
+
+def print_profile(times, hlo_text, top):
+  """The `top` longest ops and the op time by kind of kernel (the name without its number)."""
+  print(f"    {sum(times.values()):.0f} ms of op time per step; longest ops:")
+  for name, ms in times.most_common(top):
+    print(f"    {ms:8.1f} ms  {name:30s} {_describe(hlo_text, name)}")
+  kinds = collections.Counter()
+  for name, ms in times.items():
+    kinds[re.sub(r"[._]?\d+$", "", name)] += ms
+  print("    by kind (ms): " + ", ".join(f"{kind} {ms:.0f}" for kind, ms in kinds.most_common(8)))
+
+
+def measure(batch_size, samples, steps, profile=0):
   model = WaveNet(**STANDARD)
   optimizer = state_lib.make_optimizer(1e-3, 1000, 10, 0.0, 1.0)
   params = model.init(jax.random.key(0), jnp.zeros((1, 64), jnp.int32))
@@ -44,24 +89,39 @@ def measure(batch_size, samples, steps):
     jax.block_until_ready(metrics)
     times.append(time.perf_counter() - tic)
   step_s = float(np.median(times))
-  return compile_s, step_s, batch_size * samples / step_s
+  if profile:
+    folder = tempfile.mkdtemp(prefix="bench_wavenet_train_")
+    with jax.profiler.trace(folder, create_perfetto_trace=True):
+      for _ in range(steps):
+        state, metrics = step(state, batch, key)
+        jax.block_until_ready(metrics)
+    hlo_text = step.lower(state, batch, key).compile().as_text()
+    return compile_s, step_s, batch_size * samples / step_s, (_op_times(folder, steps), hlo_text)
+  return compile_s, step_s, batch_size * samples / step_s, None
 
 
 def main(argv):
   parser = cli.ArgumentParser(prog="python -m benchmarks.bench_wavenet_train", description=__doc__,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
-  parser.add_argument("--batches", type=int, nargs="+", default=[1, 4], help="batch sizes to time")
+  parser.add_argument("--batches", type=int, nargs="+", default=[1, 2, 4], help="batch sizes to time")
   parser.add_argument("--samples", type=int, default=16000, help="predicted samples per example")
   parser.add_argument("--steps", type=int, default=10, help="timed steps per batch size (median reported)")
+  parser.add_argument("--profile", type=int, default=0, help="also profile each batch and print its N longest ops")
+  parser.add_argument("--no-training-batch", action="store_true", help="leave out the training config's batch row")
   args = parser.parse_args(argv)
-  if min(args.batches) < 1 or args.samples < 1 or args.steps < 1:
-    raise InputError("--batches, --samples and --steps must be at least 1")
+  if min(args.batches) < 1 or args.samples < 1 or args.steps < 1 or args.profile < 0:
+    raise InputError("--batches, --samples and --steps must be at least 1, --profile at least 0")
   print(f"WaveNet 2x10 layers, residual 32, gate 32+32, skip 256, 256 classes; {jax.devices()[0].platform}, "
         f"{jax.device_count()} device(s)")
-  print(f"{'batch':>12} | {'compile s':>9} | {'step ms':>8} | {'samples/s':>10}")
-  for batch_size in args.batches:
-    compile_s, step_s, rate = measure(batch_size, args.samples, args.steps)
-    print(f"{batch_size:>4} x {args.samples:<5} | {compile_s:9.1f} | {1000 * step_s:8.1f} | {rate:10.0f}")
+  print(f"{'batch':>21} | {'compile s':>9} | {'step ms':>8} | {'samples/s':>10}")
+  rows = [(batch_size, args.samples, "") for batch_size in args.batches]
+  rows += [] if args.no_training_batch else [TRAINING_BATCH + (" (training)",)]
+  for batch_size, samples, note in rows:
+    compile_s, step_s, rate, profiled = measure(batch_size, samples, args.steps, args.profile)
+    label = f"{batch_size} x {samples}{note}"
+    print(f"{label:>21} | {compile_s:9.1f} | {1000 * step_s:8.1f} | {rate:10.0f}", flush=True)
+    if profiled:
+      print_profile(*profiled, args.profile)
 
 
 if __name__ == "__main__":
