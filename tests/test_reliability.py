@@ -13,6 +13,7 @@ import struct
 import subprocess
 import sys
 
+import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
@@ -310,3 +311,13 @@ def test_an_audio_file_name_where_a_folder_is_expected_is_refused(tmp_path, name
     with cli.output_dir(str(tmp_path / name)):
       pass
   assert os.listdir(tmp_path) == []
+
+
+def test_a_training_step_larger_than_the_free_memory_is_refused_before_the_workdir_exists(tmp_path, monkeypatch):
+  from training import memory
+  monkeypatch.setattr(memory, "available_bytes", lambda: 100)  # XLA says this step needs 420 bytes
+  with pytest.raises(InputError, match=r"a training step needs about .* GiB but 0.0 GiB is free on cpu; lower "
+                     r"data.batch_size or data.crop"):
+    quadratic_run(tmp_path / "run", 2)
+  assert not os.path.exists(tmp_path / "run")
+  assert memory.needed_bytes(jax.jit(lambda x: x @ x).lower(jnp.ones((256, 256))).compile()) >= 2 * 256 * 256 * 4
