@@ -252,8 +252,20 @@ def run_absl(main):
 
 
 def maybe_initialize_distributed():
-  """Joins a multi-process run when launched as one (JAX_COORDINATOR_ADDRESS set); see `training.loop`."""
-  if os.environ.get("JAX_COORDINATOR_ADDRESS"):
+  """Joins a multi-process run when launched as one (see `training.loop` and the README).
+
+  JAX_COORDINATOR_ADDRESS (host:port of process 0) with JAX_NUM_PROCESSES and
+  JAX_PROCESS_ID names the run explicitly (CPU processes then reduce over
+  gloo); JAX_COORDINATOR_ADDRESS alone leaves the rest to JAX's detection of
+  its cluster (SLURM, a TPU pod slice).
+  """
+  address = os.environ.get("JAX_COORDINATOR_ADDRESS")
+  if not address:
+    return
+  if "JAX_NUM_PROCESSES" in os.environ:
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    jax.distributed.initialize(address, int(os.environ["JAX_NUM_PROCESSES"]), int(os.environ["JAX_PROCESS_ID"]))
+  else:
     jax.distributed.initialize()
 
 

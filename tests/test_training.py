@@ -236,3 +236,43 @@ def test_a_training_command_stopped_by_sigterm_saves_and_exits_143(voices_dir, t
   assert "stopped by signal at step" in out and "Traceback" not in err
   stopped_at = int(out.split("stopped by signal at step ")[1].split(";")[0])
   assert str(stopped_at) in os.listdir(workdir / "checkpoints")
+
+
+TWO_PROCESS_RUN = """
+import json, sys
+from common import cli
+cli.maybe_initialize_distributed()
+import jax, numpy as np
+from tests.test_reliability import quadratic_run
+rows = lambda step: {"target": np.repeat(np.arange(1.0, 5.0, dtype=np.float32)[:, None] + step % 3, 4, axis=1)}
+state = quadratic_run(sys.argv[1], 4, batch_fn=rows, checkpoint_every=2)
+print(json.dumps([jax.process_count(), jax.device_count(), np.asarray(jax.device_get(state.params["w"])).tolist()]))
+"""
+
+
+@pytest.mark.slow
+def test_two_processes_train_data_parallel_like_one_and_only_process_0_writes(tmp_path):
+  def launch(workdir, count, port):
+    environment = [dict(os.environ, JAX_COORDINATOR_ADDRESS=f"localhost:{port}", JAX_NUM_PROCESSES=str(count),
+                        JAX_PROCESS_ID=str(index)) if count > 1 else dict(os.environ) for index in range(count)]
+    processes = [subprocess.Popen([sys.executable, "-c", TWO_PROCESS_RUN, str(workdir)], cwd=REPO_ROOT,
+                                  env=environment[index], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for index in range(count)]
+    outputs = [process.communicate(timeout=300) for process in processes]
+    assert all(process.returncode == 0 for process in processes), [err[-2000:] for _, err in outputs]
+    return [json.loads(out.strip().splitlines()[-1]) for out, _ in outputs]
+
+  (single,) = launch(tmp_path / "one", 1, None)
+  two = launch(tmp_path / "two", 2, 12000 + os.getpid() % 20000)
+  assert single[:2] == [1, 1] and [run[:2] for run in two] == [[2, 2], [2, 2]]
+  for run in two:  # each process holds two of the four rows; the mean loss and its gradient span all four
+    np.testing.assert_allclose(run[2], single[2], rtol=1e-6)
+  written = sorted(os.listdir(tmp_path / "two"))
+  assert len([name for name in written if name.startswith("events.out.tfevents")]) == 1
+  losses = [step for step, name, _ in metrics.read_metrics(tmp_path / "two") if name == "train/loss"]
+  assert losses == [2, 3, 4]  # once each, from process 0 (a run's first step is not logged)
+  assert checkpoint_steps_of(tmp_path / "two") == [2, 4]
+
+
+def checkpoint_steps_of(workdir):
+  return sorted(int(name) for name in os.listdir(os.path.join(workdir, "checkpoints")) if name.isdigit())

@@ -195,7 +195,7 @@ def train(*, workdir, model_config, init_params, loss_fn, train_batch, eval_batc
       "a training step", "lower data.batch_size or data.crop")
   compile_seconds = time.perf_counter() - compile_start
   make_dir(workdir, "--workdir")
-  with workdir_lock(workdir):
+  with workdir_lock(workdir) if jax.process_index() == 0 else contextlib.nullcontext():
     return _train_in_locked_workdir(
         workdir=workdir, model_config=model_config, fresh_state=fresh_state, abstract_state=abstract_state,
         train_step=train_step, compile_seconds=compile_seconds, loss_fn=loss_fn, sharding=sharding,
@@ -206,23 +206,31 @@ def train(*, workdir, model_config, init_params, loss_fn, train_batch, eval_batc
 def _train_in_locked_workdir(*, workdir, model_config, fresh_state, abstract_state, train_step, compile_seconds,
                              loss_fn, sharding, train_batch, eval_batches, train_config, samples_per_batch, labels,
                              loss_unit, extra_eval):
-  """The body of `train` once the workdir is locked (its arguments, plus the compiled step and its sharding)."""
+  """The body of `train` once the workdir is locked (its arguments, plus the compiled step and its sharding).
+
+  In a multi-process run every process trains and checkpoints (Orbax
+  coordinates the saves); process 0 alone writes metrics, events and the
+  config, shows progress and prints.
+  """
+  lead = jax.process_index() == 0
+  say = print if lead else (lambda *args, **kwargs: None)
   checkpointer = Checkpointer(workdir, keep=train_config.keep_checkpoints, save_every=train_config.checkpoint_every)
   state, totals = checkpointer.restore_newest_intact(abstract_state, model_config)
   if state is None:
     if os.path.isdir(os.path.join(workdir, "unreadable_checkpoints")) and not checkpoint_steps(checkpointer.directory):
-      print(f"no checkpoint in {checkpointer.directory} reads back; starting from step 0")
+      say(f"no checkpoint in {checkpointer.directory} reads back; starting from step 0")
     state, totals = fresh_state(), {"runs": 0, "wall_s": 0.0}
   else:
-    print(f"resuming from step {int(state.step)} in {checkpointer.directory}")
-  save_json(os.path.join(workdir, "model_config.json"), model_config)
+    say(f"resuming from step {int(state.step)} in {checkpointer.directory}")
+  if lead:
+    save_json(os.path.join(workdir, "model_config.json"), model_config)
   state = jax.device_put(state, sharding.replicated)
 
   eval_step = jax.jit(state_lib.make_eval_step(loss_fn),
                       in_shardings=(sharding.replicated, sharding.replicated, sharding.data, sharding.replicated),
                       out_shardings=sharding.replicated)
   start = int(state.step)
-  writer = MetricWriter(workdir, start)
+  writer = MetricWriter(workdir, start, active=lead)
   eval_key = jax.random.key(train_config.seed + 1)
 
   def evaluate(step):
@@ -235,7 +243,8 @@ def _train_in_locked_workdir(*, workdir, model_config, fresh_state, abstract_sta
     if extra_eval is not None:
       writer.write(step, {f"eval/{name}": value for name, value in extra_eval(state.params, step).items()})
 
-  progress = tqdm(total=train_config.num_steps, initial=start, desc="train", unit="step", dynamic_ncols=True)
+  progress = tqdm(total=train_config.num_steps, initial=start, desc="train", unit="step", dynamic_ncols=True,
+                  disable=not lead)
   run_start = time.perf_counter()
   interval_start, interval_steps, done = run_start, 0, start
   healthy = (start, float(state_lib.parameter_norm(state.params)))  # (step, parameter norm) of the last good state
@@ -272,7 +281,7 @@ def _train_in_locked_workdir(*, workdir, model_config, fresh_state, abstract_sta
           healthy, saved_totals = (done, float(metrics["param_norm"])), run_totals
         interval_start += time.perf_counter() - side_start  # Throughput counts training steps, not these.
         if stop.requested:
-          print(f"\nstopped by signal at step {done}; checkpoint saved, rerun the same command to resume")
+          say(f"\nstopped by signal at step {done}; checkpoint saved, rerun the same command to resume")
           break
     checkpointer.wait()  # an asynchronous save's failure surfaces here
     failed = False
@@ -299,7 +308,7 @@ def _train_in_locked_workdir(*, workdir, model_config, fresh_state, abstract_sta
       writer.close()
     if disk_full:
       checkpointer.remove_unfinished()
-    print(f"this run: {done - start} steps in {time.perf_counter() - run_start:.0f} s; {workdir}: step "
+    say(f"this run: {done - start} steps in {time.perf_counter() - run_start:.0f} s; {workdir}: step "
           f"{newest} reached in {saved_totals['wall_s']:.0f} s over {saved_totals['runs']} "
           "run(s), by its newest checkpoint")
   if stop.requested:

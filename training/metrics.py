@@ -39,9 +39,13 @@ class MetricWriter:
     workdir: the run directory.
     resume_step: the step the run continues from (0 for a fresh run); rows
       and events of later steps already on disk are dropped.
+    active: False for every process of a multi-process run but process 0: then nothing is written.
   """
 
-  def __init__(self, workdir, resume_step=0):
+  def __init__(self, workdir, resume_step=0, active=True):
+    self._active = active
+    if not active:
+      return
     os.makedirs(workdir, exist_ok=True)
     path = os.path.join(workdir, "metrics.csv")
     kept = [row for row in read_metrics(workdir) if row[0] <= resume_step]
@@ -56,6 +60,8 @@ class MetricWriter:
     self._csv = csv.writer(self._csv_file)
 
   def write(self, step, metrics):
+    if not self._active:
+      return
     for name, value in sorted(metrics.items()):
       value = float(value)
       self._summary.add_scalar(name, value, step)
@@ -64,11 +70,15 @@ class MetricWriter:
 
   def flush(self):
     """Puts every event written so far on disk (called at each checkpoint)."""
+    if not self._active:
+      return
     self._summary.flush()
     self._csv_file.flush()
     os.fsync(self._csv_file.fileno())
 
   def close(self):
+    if not self._active:
+      return
     self._summary.close()
     self._csv_file.close()
 
