@@ -79,10 +79,6 @@ class Checkpointer:
   def latest_step(self):
     return self._manager.latest_step()
 
-  def should_save(self, step):
-    """Whether `save(step, ...)` without `force` would write a checkpoint."""
-    return self._manager.should_save(step)
-
   def save(self, step, state, model_config, labels, totals=None, force=False):
     """Saves if `step` is on the save interval, or always with `force`; returns whether it saved.
 
