@@ -54,4 +54,12 @@ fi
   fail "pip could not install requirements.txt (offline, or no wheel for $(.venv/bin/python -V)): connect to PyPI and rerun"
 .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps -e . >/dev/null ||
   fail "pip could not install the project itself into .venv"
+# librosa compiles its numba kernels (pYIN, overlap-add) on first use and caches them beside its
+# sources; several processes filling that cache at once (pytest -n auto) can crash one of them.
+# Compile them here, once.
+.venv/bin/python -c 'import librosa, numpy as np
+tone = np.sin(2 * np.pi * 150 * np.arange(16000) / 16000).astype(np.float32)
+librosa.pyin(tone, fmin=50.0, fmax=500.0, sr=16000)
+librosa.istft(librosa.stft(tone))' ||
+  fail "librosa could not compile its numba kernels in .venv: rerun; if it fails again, rm -rf .venv and rerun"
 echo "install.sh: ready; run commands with .venv/bin/python (e.g. .venv/bin/python -m pytest)"
