@@ -1,16 +1,20 @@
 """Training-step throughput of the standard WaveNet (2 x 10 layers, 32/32/256, 256 classes), and its profile.
 
     python -m benchmarks.bench_wavenet_train [--batches 1 2 4] [--samples 16000] [--steps 10] [--profile 12] \
-        [--no-training-batch]
+        [--no-config-batches]
 
 Prints one table: compile time, step time and predicted samples per second per
-batch size, for a full AdamW step (forward, backward, update) on random codes,
-plus a row for the training config's own batch (experiments/configs/wavenet_voices.py:
-4 windows of 4,000 predicted samples). With --profile N, each batch's steps
-also run under `jax.profiler` and the N ops that took longest are printed with
-their output shape and the JAX operation they came from, then the op time by
-kind of XLA kernel (op time is summed over XLA's threads, so it can exceed the
-step's wall time).
+batch size, for a full AdamW step (forward, backward, update) on random codes.
+A batch of several rows is timed whole and in microbatches of one row
+(`training.state.make_train_step`: the same loss and gradient, the rows' gradients
+taken one after another). Then the training configs' own steps, whole and with
+their `train.microbatches`: experiments/configs/wavenet_voices.py (this model,
+4 windows of 4,000 predicted samples) and experiments/configs/vocoder_voices.py
+(its 10-layer vocoder with frame features and excitation, 4 x 2,000). With
+--profile N, each batch's steps also run under `jax.profiler` and the N ops
+that took longest are printed with their output shape and the JAX operation
+they came from, then the op time by kind of XLA kernel (op time is summed over
+XLA's threads, so it can exceed the step's wall time).
 """
 
 import argparse
@@ -28,15 +32,15 @@ import numpy as np
 
 from common import cli
 from common.errors import InputError
+from experiments.configs import vocoder_voices, wavenet_voices
 from training import state as state_lib
+from vocoder import train as vocoder_train
 from wavenet import loss as loss_lib
-from wavenet.model import WaveNet
+from wavenet.model import WaveNet, build_model
 
 STANDARD = dict(num_stacks=2, layers_per_stack=10, kernel_size=2, residual_channels=32, gate_channels=32,
                 skip_channels=256, head_channels=256, num_classes=256, global_categories=(("speaker", 16),))
 
-
-TRAINING_BATCH = (4, 4000)  # experiments/configs/wavenet_voices.py: data.batch_size, data.crop
 
 
 def _op_times(trace_folder, steps):
@@ -68,15 +72,37 @@ def print_profile(times, hlo_text, top):
   print("    by kind (ms): " + ", ".join(f"{kind} {ms:.0f}" for kind, ms in kinds.most_common(8)))
 
 
-def measure(batch_size, samples, steps, profile=0):
+def standard_task(batch_size, samples):
+  """(model, loss_fn, batch) of the standard WaveNet on random codes."""
   model = WaveNet(**STANDARD)
-  optimizer = state_lib.make_optimizer(1e-3, 1000, 10, 0.0, 1.0)
-  params = model.init(jax.random.key(0), jnp.zeros((1, 64), jnp.int32))
-  state = state_lib.create_state(params, optimizer, 0)
-  step = jax.jit(state_lib.make_train_step(loss_lib.make_loss_fn(model, ("speaker",)), optimizer), donate_argnums=(0,))
   rng = np.random.default_rng(0)
   batch = {"codes": jnp.asarray(rng.integers(0, 256, (batch_size, model.receptive_field + samples)), jnp.int32),
            "speaker": jnp.zeros((batch_size,), jnp.int32)}
+  return model, loss_lib.make_loss_fn(model, ("speaker",)), batch
+
+
+def vocoder_task(batch_size, samples):
+  """(model, loss_fn, batch) of the vocoder config's WaveNet on random codes, frame vectors and excitation."""
+  config = vocoder_voices.get_config()
+  model = build_model(config.model)
+  rng = np.random.default_rng(0)
+  length = model.receptive_field + samples
+  codes = jnp.asarray(rng.integers(0, 256, (batch_size, length)), jnp.int32)
+  batch = {"codes": codes, "inputs": codes, "speaker": jnp.zeros((batch_size,), jnp.int32),
+           "local": jnp.asarray(rng.normal(size=(batch_size, length - 1, config.model.local_channels)), jnp.float32),
+           "excitation": jnp.asarray(rng.normal(size=(batch_size, length - 1, config.model.excitation_channels)),
+                                     jnp.float32)}
+  return model, vocoder_train.make_loss_fn(model), batch
+
+
+def measure(task, microbatches, steps, profile=0):
+  """(compile s, step s, predicted samples/s, profile or None) of `steps` AdamW steps on `task`."""
+  model, loss_fn, batch = task
+  optimizer = state_lib.make_optimizer(1e-3, 1000, 10, 0.0, 1.0)
+  conditioning = {name: batch[name][:1] for name in ("local", "excitation") if name in batch}
+  params = model.init(jax.random.key(0), batch["codes"][:1, :-1], **conditioning)
+  state = state_lib.create_state(params, optimizer, 0)
+  step = jax.jit(state_lib.make_train_step(loss_fn, optimizer, microbatches), donate_argnums=(0,))
   key = jax.random.key(0)
   tic = time.perf_counter()
   state, metrics = step(state, batch, key)
@@ -89,6 +115,7 @@ def measure(batch_size, samples, steps, profile=0):
     jax.block_until_ready(metrics)
     times.append(time.perf_counter() - tic)
   step_s = float(np.median(times))
+  predicted = batch["codes"].shape[0] * (batch["codes"].shape[1] - model.receptive_field)
   if profile:
     folder = tempfile.mkdtemp(prefix="bench_wavenet_train_")
     with jax.profiler.trace(folder, create_perfetto_trace=True):
@@ -96,8 +123,8 @@ def measure(batch_size, samples, steps, profile=0):
         state, metrics = step(state, batch, key)
         jax.block_until_ready(metrics)
     hlo_text = step.lower(state, batch, key).compile().as_text()
-    return compile_s, step_s, batch_size * samples / step_s, (_op_times(folder, steps), hlo_text)
-  return compile_s, step_s, batch_size * samples / step_s, None
+    return compile_s, step_s, predicted / step_s, (_op_times(folder, steps), hlo_text)
+  return compile_s, step_s, predicted / step_s, None
 
 
 def main(argv):
@@ -107,22 +134,26 @@ def main(argv):
   parser.add_argument("--samples", type=int, default=16000, help="predicted samples per example")
   parser.add_argument("--steps", type=int, default=10, help="timed steps per batch size (median reported)")
   parser.add_argument("--profile", type=int, default=0, help="also profile each batch and print its N longest ops")
-  parser.add_argument("--no-training-batch", action="store_true", help="leave out the training config's batch row")
+  parser.add_argument("--no-config-batches", action="store_true", help="leave out the training configs' rows")
   args = parser.parse_args(argv)
   if min(args.batches) < 1 or args.samples < 1 or args.steps < 1 or args.profile < 0:
     raise InputError("--batches, --samples and --steps must be at least 1, --profile at least 0")
   print(f"WaveNet 2x10 layers, residual 32, gate 32+32, skip 256, 256 classes; {jax.devices()[0].platform}, "
         f"{jax.device_count()} device(s)")
-  print(f"{'batch':>21} | {'compile s':>9} | {'step ms':>8} | {'samples/s':>10}")
-  rows = [(batch_size, args.samples, "") for batch_size in args.batches]
-  rows += [] if args.no_training_batch else [TRAINING_BATCH + (" (training)",)]
-  for batch_size, samples, note in rows:
-    compile_s, step_s, rate, profiled = measure(batch_size, samples, args.steps, args.profile)
-    label = f"{batch_size} x {samples}{note}"
-    print(f"{label:>21} | {compile_s:9.1f} | {1000 * step_s:8.1f} | {rate:10.0f}", flush=True)
+  print(f"{'batch':>28} | {'microbatches':>12} | {'compile s':>9} | {'step ms':>8} | {'samples/s':>10}")
+  rows = [(f"{size} x {args.samples}", standard_task, size, args.samples, groups)
+          for size in args.batches for groups in sorted({1, size})]
+  if not args.no_config_batches:
+    for name, make_task, config in (("voices", standard_task, wavenet_voices.get_config()),
+                                    ("vocoder", vocoder_task, vocoder_voices.get_config())):
+      size, crop = config.data.batch_size, config.data.crop
+      rows += [(f"{size} x {crop} ({name} config)", make_task, size, crop, groups)
+               for groups in sorted({1, config.train.microbatches})]
+  for label, make_task, size, samples, groups in rows:
+    compile_s, step_s, rate, profiled = measure(make_task(size, samples), groups, args.steps, args.profile)
+    print(f"{label:>28} | {groups:12d} | {compile_s:9.1f} | {1000 * step_s:8.1f} | {rate:10.0f}", flush=True)
     if profiled:
       print_profile(*profiled, args.profile)
-
 
 if __name__ == "__main__":
   cli.run(main)

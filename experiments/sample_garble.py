@@ -117,6 +117,7 @@ def frames_route(args, streams):
 
 def _sample_frames(args, streams, num_samples, prior, prior_params, vocoder, vocoder_params, prime):
   """[B, num_samples] audio: the frame prior's frames rendered by the vocoder."""
+  synthesis.check_memory(vocoder, vocoder_params, len(streams), num_samples)  # Before the prior draws anything.
   num_frames = -(-num_samples // (SAMPLE_RATE // FRAME_RATE))
   phrase, pause = max(1, round(args.phrase_seconds * FRAME_RATE)), round(args.pause_seconds * FRAME_RATE)
   phrases = -(-num_frames // (phrase + pause))
@@ -150,8 +151,10 @@ def _sample_direct(args, streams, num_samples, model, params, prime):
   ids = {"speaker": jnp.array([s for _, s, _ in streams], jnp.int32),
          "gender": jnp.array([g for _, _, g in streams], jnp.int32)}
   prime_length = 1 if prime is None else prime.shape[1]
-  conditioning = sampling.prepare_conditioning(model, params, len(streams), prime_length + num_samples, ids)
   sharpening = sampling.Sharpening(periodicity=args.sharpen, floor=args.floor)
+  sampling.check_memory(model, params, len(streams), num_samples, prime_length + num_samples,
+                        None if prime is None else prime_length, sharpening=sharpening)
+  conditioning = sampling.prepare_conditioning(model, params, len(streams), prime_length + num_samples, ids)
   codes = sampling.sample(model, params, jax.random.key(args.seed), num_samples, conditioning, prime=prime,
                           temperature=args.temperature, sharpening=sharpening)
   return np.asarray(dsp.dequantize(np.asarray(codes), model.num_classes - 1))

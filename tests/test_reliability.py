@@ -33,8 +33,8 @@ TARGET = 3.0
 def quadratic_run(workdir, num_steps, batch_fn=None, **overrides):
   """Trains w [4] from ones toward TARGET by mean squared error; returns the final TrainState."""
   config = ml_collections.ConfigDict(dict(
-      num_steps=num_steps, learning_rate=0.1, warmup_steps=0, weight_decay=0.0, clip_norm=1e9, log_every=1,
-      eval_every=1000, checkpoint_every=2, keep_checkpoints=3, seed=0))
+      num_steps=num_steps, learning_rate=0.1, warmup_steps=0, weight_decay=0.0, clip_norm=1e9, microbatches=1,
+      log_every=1, eval_every=1000, checkpoint_every=2, keep_checkpoints=3, seed=0))
   config.update(overrides)
 
   def loss_fn(params, batch, key, *, step, train):
@@ -316,8 +316,30 @@ def test_an_audio_file_name_where_a_folder_is_expected_is_refused(tmp_path, name
 def test_a_training_step_larger_than_the_free_memory_is_refused_before_the_workdir_exists(tmp_path, monkeypatch):
   from training import memory
   monkeypatch.setattr(memory, "available_bytes", lambda: 100)  # XLA says this step needs 420 bytes
-  with pytest.raises(InputError, match=r"a training step needs about .* GiB but 0.0 GiB is free on cpu; lower "
+  with pytest.raises(InputError, match=r"a training step needs about .* MiB but 0 MiB is free on cpu; lower "
                      r"data.batch_size or data.crop"):
     quadratic_run(tmp_path / "run", 2)
   assert not os.path.exists(tmp_path / "run")
   assert memory.needed_bytes(jax.jit(lambda x: x @ x).lower(jnp.ones((256, 256))).compile()) >= 2 * 256 * 256 * 4
+
+
+@pytest.mark.parametrize("mode,request_,message", [
+    ("direct", ["--num", "64", "--seconds", "60"], r"sampling 128 stream\(s\) of 960,000 samples needs about "
+     r"[\d.]+ GiB but 64 MiB is free on cpu; ask for fewer streams or fewer seconds"),
+    ("frames", ["--num", "32", "--seconds", "30"], r"vocoding 64 clip\(s\) of 480,000 samples needs about "
+     r"[\d.]+ GiB but 64 MiB is free on cpu; ask for fewer clips or fewer seconds"),
+])
+def test_a_sampling_request_larger_than_the_free_memory_is_refused_before_anything_is_drawn(
+    tmp_path, monkeypatch, mode, request_, message):
+  from experiments import sample_garble
+  from training import memory
+  from vocoder import synthesis
+  from wavenet import sampling
+  monkeypatch.setattr(memory, "available_bytes", lambda: 64 * 2 ** 20)
+  drawn = []
+  monkeypatch.setattr(sampling, "prepare_conditioning", lambda *args, **kwargs: drawn.append(args))
+  monkeypatch.setattr(synthesis, "conditioning_arrays", lambda *args, **kwargs: drawn.append(args))
+  monkeypatch.setattr(sample_garble.prior_lib, "sample", lambda *args, **kwargs: drawn.append(args))
+  with pytest.raises(InputError, match=message):
+    sample_garble.main(["--mode", mode, *request_, "--out", str(tmp_path / "out")])
+  assert drawn == [] and os.listdir(tmp_path) == []

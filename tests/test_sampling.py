@@ -189,3 +189,25 @@ def test_sharpening_divides_the_temperature_by_c_of_the_pitch_correlation_so_far
                                                           sampling.Sharpening(), temperature=1.0 / c))
     assert np.array_equal(sharpened, _first_draws(model, params, jnp.asarray(prime), 256,
                                                   sampling.Sharpening())) != periodic_prime
+
+
+@pytest.mark.parametrize("primed,step_temperatures", [(False, True), (True, False)])
+def test_the_memory_check_compiles_the_program_the_sampler_then_runs(primed, step_temperatures, caplog):
+  model = WaveNet(**TINY, **CONDITIONED)
+  batch, num_samples, prime_length = 2, 12, (5 if primed else 1)
+  length = prime_length + num_samples
+  kwargs = dict(global_ids={"speaker": jnp.array([2, 0]), "gender": jnp.array([0, 1])},
+                global_vector=jnp.array([[0.5, -1.0], [1.0, 0.2]]),
+                local=jax.random.normal(jax.random.key(1), (batch, length // 4 + 1, 3)),
+                excitation=jax.random.normal(jax.random.key(2), (batch, length + 3, 2)))
+  params = random_params(model, length + 3, **kwargs)
+  conditioning = sampling.prepare_conditioning(model, params, batch, length, **kwargs)
+  prime = jnp.zeros((batch, prime_length), jnp.int32) if primed else None
+  temperature = jnp.full((batch, length - 1), 0.8, jnp.float32) if step_temperatures else 0.8
+  with jax.log_compiles(), caplog.at_level("WARNING"):
+    sampling.check_memory(model, params, batch, num_samples, length, prime_length if primed else None,
+                          step_temperatures=step_temperatures)
+    compiled_by_the_check = [record for record in caplog.records if "compilation of jit(_sample)" in record.message]
+    sampling.sample(model, params, jax.random.key(0), num_samples, conditioning, prime=prime, temperature=temperature)
+  assert len(compiled_by_the_check) == 1
+  assert len([record for record in caplog.records if "compilation of jit(_sample)" in record.message]) == 1

@@ -11,6 +11,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
+import optax
 import pytest
 
 import dsp
@@ -18,6 +19,7 @@ from common.errors import InputError, StoppedBySignal
 from tests.conftest import REPO_ROOT
 from training import metrics
 from training.checkpoint import checkpoint_totals, load_model_checkpoint, locate_checkpoint
+from training import state as state_lib
 from training.loop import train
 from wavenet import loss as loss_lib
 from wavenet.model import WaveNet
@@ -41,8 +43,8 @@ def sine_batch(step, batch=BATCH, model=WaveNet(**SINE_MODEL)):
 
 def train_config(num_steps, **overrides):
   config = ml_collections.ConfigDict(dict(
-      num_steps=num_steps, learning_rate=3e-3, warmup_steps=10, weight_decay=0.0, clip_norm=1.0, log_every=10,
-      eval_every=50, checkpoint_every=1000, keep_checkpoints=2, seed=0))
+      num_steps=num_steps, learning_rate=3e-3, warmup_steps=10, weight_decay=0.0, clip_norm=1.0, microbatches=1,
+      log_every=10, eval_every=50, checkpoint_every=1000, keep_checkpoints=2, seed=0))
   config.update(overrides)
   return config
 
@@ -188,12 +190,40 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     (dict(learning_rate=float("nan")), "train.learning_rate is nan"),
     (dict(learning_rate=-1.0), "train.learning_rate is -1.0"),
     (dict(warmup_steps=-1), "train.warmup_steps is -1"),
+    (dict(microbatches=3), r"train.microbatches is 3; give a divisor of data.batch_size \(8\)"),
 ])
 def test_settings_that_cannot_train_are_refused_before_anything_is_written(tmp_path, overrides, message):
   workdir = tmp_path / "run"
   with pytest.raises(InputError, match=message):
     run(workdir, overrides.pop("num_steps", 2), **overrides)
   assert not workdir.exists()
+
+
+def test_microbatches_give_the_step_of_the_whole_batch_and_each_group_its_own_key():
+  model = WaveNet(**SINE_MODEL)
+  params = model.init(jax.random.key(0), jnp.zeros((1, model.receptive_field + 1), jnp.int32))
+  likelihood = loss_lib.make_loss_fn(model, ("speaker",))
+
+  def loss_fn(params, batch, key, *, step, train):
+    loss, _ = likelihood(params, batch, key, step=step, train=train)
+    return loss, {"draw": jax.random.uniform(key)}
+
+  optimizer = optax.sgd(1.0)  # The update is minus the gradient, which the groups must reproduce.
+  state = state_lib.create_state(params, optimizer, 0)
+  batch, key = sine_batch(0), jax.random.key(3)
+  steps = {groups: jax.jit(state_lib.make_train_step(loss_fn, optimizer, groups))(state, batch, key)
+           for groups in (1, 2, 8)}
+  (whole_state, whole), (halves_state, halves), (rows_state, rows) = steps.values()
+  for other_state, other in ((halves_state, halves), (rows_state, rows)):
+    assert float(other["loss"]) == pytest.approx(float(whole["loss"]), rel=1e-6)
+    assert float(other["grad_norm"]) == pytest.approx(float(whole["grad_norm"]), rel=1e-5)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-8), other_state.params,
+                 whole_state.params)
+  assert float(whole["draw"]) == pytest.approx(float(jax.random.uniform(key)))
+  assert float(halves["draw"]) == pytest.approx(float(jax.vmap(jax.random.uniform)(jax.random.split(key, 2)).mean()))
+  # The loss of rows 0, 2, 4, 6 alone (group 0 of two) differs from the mean, so the groups did split the rows.
+  group_loss, _ = likelihood(params, jax.tree.map(lambda rows: rows[::2], batch), key, step=0, train=True)
+  assert abs(float(group_loss) - float(whole["loss"])) > 1e-4
 
 
 def test_a_workdir_that_cannot_be_created_is_one_error(tmp_path):

@@ -131,6 +131,9 @@ def _check_settings(train_config, batch_size, samples_per_batch):
     raise InputError(f"train.learning_rate is {train_config.learning_rate}; give a finite number > 0")
   if train_config.warmup_steps < 0:
     raise InputError(f"train.warmup_steps is {train_config.warmup_steps}; give 0 or more")
+  if train_config.microbatches < 1 or batch_size % train_config.microbatches:
+    raise InputError(f"train.microbatches is {train_config.microbatches}; give a divisor of data.batch_size "
+                     f"({batch_size})")
 
 
 def train(*, workdir, model_config, init_params, loss_fn, train_batch, eval_batches, train_config,
@@ -151,8 +154,8 @@ def train(*, workdir, model_config, init_params, loss_fn, train_batch, eval_batc
     eval_batches: `() -> iterable of numpy batches` of the validation split;
       a batch's `weight` sum (else 1) weights its metrics in the mean.
     train_config: ConfigDict with num_steps, learning_rate, warmup_steps,
-      weight_decay, clip_norm, log_every, eval_every, checkpoint_every,
-      keep_checkpoints, seed.
+      weight_decay, clip_norm, microbatches (see `training.state.make_train_step`),
+      log_every, eval_every, checkpoint_every, keep_checkpoints, seed.
     samples_per_batch: predicted samples per global batch (for samples/s).
     batch_size: global batch size (checked against the device count).
     labels: JSON-able names of the conditioning ids (e.g. {"speaker": [...]}),
@@ -188,7 +191,7 @@ def train(*, workdir, model_config, init_params, loss_fn, train_batch, eval_batc
   abstract_state = jax.eval_shape(fresh_state)
   abstract_batch = jax.tree.map(lambda array: jax.ShapeDtypeStruct(array.shape, array.dtype), train_batch(0))
   train_step = memory.compile_within_memory(
-      jax.jit(state_lib.make_train_step(loss_fn, optimizer), donate_argnums=(0,),
+      jax.jit(state_lib.make_train_step(loss_fn, optimizer, train_config.microbatches), donate_argnums=(0,),
               in_shardings=(sharding.replicated, sharding.data, sharding.replicated),
               out_shardings=(sharding.replicated, sharding.replicated)),
       (abstract_state, abstract_batch, jax.eval_shape(state_lib.step_key, abstract_state)),

@@ -32,6 +32,11 @@ def available_bytes():
   return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
+def _size(num_bytes):
+  """'1.5 GiB' or '340 MiB'."""
+  return f"{num_bytes / GIB:.1f} GiB" if num_bytes >= GIB else f"{num_bytes / 2 ** 20:.0f} MiB"
+
+
 def needed_bytes(compiled):
   """Peak bytes of a `jax.stages.Compiled`: its arguments, outputs not aliased to them, and scratch; None when
   the backend does not say."""
@@ -42,15 +47,21 @@ def needed_bytes(compiled):
           + stats.temp_size_in_bytes)
 
 
-def compile_within_memory(jitted, args, what, advice):
+def compile_within_memory(jitted, args, what, advice, host_bytes=0):
   """Compiles `jitted` for `args` (arrays or ShapeDtypeStructs) and returns the executable if it fits.
+
+  A later call of `jitted` on arrays of the same shapes reuses the executable (JAX caches it).
+
+  Args:
+    host_bytes: bytes the caller will also hold outside the program (e.g.
+      the numpy arrays it builds for the arguments), added to XLA's count.
 
   Raises:
     InputError: `what` needs more than the device has free; the message gives both sizes and `advice`.
   """
   compiled = jitted.lower(*args).compile()
   need, have = needed_bytes(compiled), available_bytes()
-  if need is not None and need > have:
-    raise InputError(f"{what} needs about {need / GIB:.1f} GiB but {have / GIB:.1f} GiB is free on "
+  if need is not None and need + host_bytes > have:
+    raise InputError(f"{what} needs about {_size(need + host_bytes)} but {_size(have)} is free on "
                      f"{jax.devices()[0].platform}; {advice}")
   return compiled

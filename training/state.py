@@ -51,7 +51,7 @@ def parameter_norm(params):
 LossFn = Callable[..., tuple]  # (params, batch, key, *, step, train) -> (loss, metrics)
 
 
-def make_train_step(loss_fn: LossFn, optimizer):
+def make_train_step(loss_fn: LossFn, optimizer, microbatches=1):
   """Builds `step(state, batch, key) -> (state, metrics)`.
 
   Args:
@@ -60,13 +60,34 @@ def make_train_step(loss_fn: LossFn, optimizer):
       being taken ([] int32, e.g. for a KL warm-up) and `train` a Python bool
       (True here: dropout, augmentation and the training objective).
     optimizer: an optax GradientTransformation.
+    microbatches: the batch's rows are split into this many equal groups
+      whose gradients are taken one after another (a `lax.scan`) and averaged.
+      For a loss that is a mean over rows this is the same loss and gradient,
+      from activations a fraction the size, which stay in cache: the WaveNet
+      step at 4 x 4,000 samples takes about three quarters of the time at 4
+      (docs/wavenet.md). Each group draws from its own key, split from `key`.
 
   Returns:
     A pure function; metrics gain `loss`, `grad_norm` and `param_norm` (of the updated parameters).
   """
+  def loss_and_grads(params, batch, key, step):
+    return jax.value_and_grad(lambda params: loss_fn(params, batch, key, step=step, train=True),
+                              has_aux=True)(params)
+
   def step(state, batch, key):
-    (loss, metrics), grads = jax.value_and_grad(
-        lambda params: loss_fn(params, batch, key, step=state.step, train=True), has_aux=True)(state.params)
+    if microbatches == 1:
+      (loss, metrics), grads = loss_and_grads(state.params, batch, key, state.step)
+    else:
+      # Group g holds rows g, g + m, g + 2m, ...: rows sharded over devices in blocks leave every group on all of them.
+      groups = jax.tree.map(lambda rows: jnp.swapaxes(rows.reshape(-1, microbatches, *rows.shape[1:]), 0, 1), batch)
+
+      def add_group(total, group_and_key):
+        return jax.tree.map(jnp.add, total, loss_and_grads(state.params, *group_and_key, state.step)), None
+
+      first = jax.tree.map(lambda rows: rows[0], groups)
+      zeros = jax.tree.map(jnp.zeros_like, jax.eval_shape(loss_and_grads, state.params, first, key, state.step))
+      total, _ = jax.lax.scan(add_group, zeros, (groups, jax.random.split(key, microbatches)))
+      (loss, metrics), grads = jax.tree.map(lambda summed: summed / microbatches, total)
     updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
     metrics = dict(metrics, loss=loss, grad_norm=optax.global_norm(grads), param_norm=parameter_norm(params))

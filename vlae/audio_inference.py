@@ -124,6 +124,8 @@ def decode(model, params, z, num_samples, key, temperature=1.0):
   wavenet = decoder.wavenet
   wavenet_params = {"params": params["params"]["decoder"]["wavenet"]}
   global_z, local = split_latent(jnp.asarray(z, jnp.float32), decoder.latent_features, decoder.local_latent_features)
+  sampling.check_memory(wavenet, wavenet_params, 1, num_samples, num_samples,
+                        host_bytes=4 * global_z.shape[0] * num_samples)  # one stream at a time; all clips kept
   clips = []
   for stream in range(global_z.shape[0]):
     series = None if local is None else local_series(local[stream:stream + 1], 0, num_samples, decoder.local_hop)

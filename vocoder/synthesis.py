@@ -12,6 +12,7 @@ from common.errors import InputError
 from dsp import excitation as excitation_lib
 from dsp import frames as frames_lib
 from dsp import mulaw
+from training import memory
 from training.checkpoint import load_model_checkpoint
 from vocoder import features as features_lib
 from vocoder.source_filter import build_source_filter, SourceFilter
@@ -116,6 +117,7 @@ def vocode(model, params, clip_features, num_samples, key, sample_rate, speaker_
     [B, num_samples] float32 audio in [-1, 1].
   """
   batch = len(clip_features)
+  check_memory(model, params, batch, num_samples)
   local, source = conditioning_arrays(clip_features, num_samples, sample_rate, aligned_phase)
   if isinstance(model, SourceFilter):
     noise = jax.random.normal(key, (batch, num_samples + 1))
@@ -130,6 +132,31 @@ def vocode(model, params, clip_features, num_samples, key, sample_rate, speaker_
   codes = sampling.sample(model, params, key, num_samples, conditioning, temperature=jnp.asarray(temperatures))
   return np.asarray(mulaw.dequantize(jax.device_get(codes), model.num_classes - 1), np.float32)
 
+
+
+def check_memory(model, params, batch, num_samples):
+  """Refuses, before any array is built, vocoding `batch` clips of `num_samples` that would not fit in memory.
+
+  Counts the sample-rate conditioning `conditioning_arrays` holds on the host
+  (float32 frame vectors and excitation for every sample) besides what XLA
+  says the program needs (`wavenet.sampling.check_memory`).
+
+  Raises:
+    InputError: one line with the estimate and the free memory.
+  """
+  length = num_samples + 1
+  host_bytes = 4 * batch * length * (features_lib.LOCAL_CHANNELS + excitation_lib.NUM_CHANNELS)
+  if not isinstance(model, SourceFilter):
+    sampling.check_memory(model, params, batch, num_samples, length, step_temperatures=True,
+                          host_bytes=host_bytes + 4 * batch * num_samples)
+    return
+  def floats(*shape):
+    return jax.ShapeDtypeStruct(shape, jnp.float32)
+  memory.compile_within_memory(
+      _source_filter, (model, params, floats(batch, length, features_lib.LOCAL_CHANNELS),
+                       floats(batch, length, excitation_lib.NUM_CHANNELS), floats(batch, length)),
+      f"vocoding {batch} clip(s) of {num_samples:,} samples", "ask for fewer clips or fewer seconds",
+      host_bytes=host_bytes)
 
 
 @functools.partial(jax.jit, static_argnums=0)

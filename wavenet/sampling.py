@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from dsp import mulaw
+from training import memory
 from wavenet import mixture
 from wavenet.model import WaveNet
 
@@ -175,7 +176,6 @@ def _check_sharpening(model, sharpening):
     raise ValueError(f"sharpening needs 1 <= min_lag <= max_lag, got {sharpening}")
 
 
-@functools.partial(jax.jit, static_argnames=("model", "num_samples", "unroll", "sharpening"))
 def sample(model, params, key, num_samples, conditioning, prime=None, temperature=1.0, unroll=UNROLL,
            sharpening=Sharpening()):
   """Generates `num_samples` codes per stream, one jit-compiled scan.
@@ -200,6 +200,13 @@ def sample(model, params, key, num_samples, conditioning, prime=None, temperatur
   Returns:
     [B, N] int32 codes, the continuation of the prime.
   """
+  # Every argument positional, as `check_memory` compiles it: jit caches by how arguments are passed.
+  return _sample(model, params, key, num_samples, conditioning, prime, temperature, unroll, sharpening)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 3, 7, 8))
+def _sample(model, params, key, num_samples, conditioning, prime, temperature, unroll, sharpening):
+  """`sample`, compiled."""
   _check_supported(model)
   _check_sharpening(model, sharpening)
   weights = model.apply(params, method=WaveNet.step_weights)
@@ -231,3 +238,29 @@ def sample(model, params, key, num_samples, conditioning, prime=None, temperatur
   _, drawn = jax.lax.scan(body, initial, (jnp.arange(total), forced, uniforms, temperatures, local, excitation),
                           unroll=unroll)
   return drawn[prime_length - 1:].T
+
+
+def check_memory(model, params, batch, num_samples, length, prime_length=None, step_temperatures=False,
+                 sharpening=Sharpening(), host_bytes=0):
+  """Refuses a request the machine cannot hold, before its conditioning is built or a sample drawn.
+
+  Compiles `sample` for the request's shapes, as the caller will call it
+  (`prepare_conditioning(..., length)`, a prime of `prime_length` codes or
+  none, one temperature per stream and step or a scalar); the call that
+  follows reuses the executable. XLA's count of its arguments, outputs and
+  scratch, plus `host_bytes` the caller holds besides, must fit in free memory.
+
+  Raises:
+    InputError: one line with the estimate, the free memory and what to ask for instead.
+  """
+  def floats(*shape):
+    return jax.ShapeDtypeStruct(shape, jnp.float32)
+  conditioning = Conditioning(floats(batch, model.num_layers, 2 * model.gate_channels),
+                              floats(batch, length, model.local_channels) if model.local_channels else None,
+                              floats(batch, length, model.excitation_channels) if model.excitation_channels else None)
+  prime = None if prime_length is None else jax.ShapeDtypeStruct((batch, prime_length), jnp.int32)
+  temperature = floats(batch, (prime_length or 1) + num_samples - 1) if step_temperatures else 1.0
+  memory.compile_within_memory(
+      _sample, (model, params, jax.random.key(0), num_samples, conditioning, prime, temperature, UNROLL, sharpening),
+      f"sampling {batch} stream(s) of {num_samples:,} samples", "ask for fewer streams or fewer seconds",
+      host_bytes=host_bytes)

@@ -50,6 +50,7 @@ def get_config(variant="default"):
   train.warmup_steps = 200  # linear warm-up steps
   train.weight_decay = 0.0  # AdamW decoupled weight decay
   train.clip_norm = 1.0  # global gradient-norm clip
+  train.microbatches = 1  # rows split into this many groups whose gradients are summed one after another
   train.log_every = 50  # steps between training-metric writes
   train.eval_every = 500  # steps between validation passes (and synthesis checks)
   train.checkpoint_every = 250  # steps between checkpoints

@@ -50,6 +50,7 @@ def get_config(variant="default"):
   train.warmup_steps = 100  # linear learning-rate warm-up steps
   train.weight_decay = 0.0  # AdamW decoupled weight decay
   train.clip_norm = 100.0  # global gradient-norm clip (the loss is in nats per image)
+  train.microbatches = 1  # rows split into this many groups whose gradients are summed one after another
   train.log_every = 100  # steps between training-metric writes
   train.eval_every = 500  # steps between validation passes
   train.checkpoint_every = 1000  # steps between checkpoints

@@ -81,6 +81,7 @@ def get_config(variant="small"):
   train.warmup_steps = 25  # linear learning-rate warm-up steps
   train.weight_decay = 0.0  # AdamW decoupled weight decay
   train.clip_norm = 1.0  # global gradient-norm clip (the loss is in nats per sample)
+  train.microbatches = 1  # rows split into this many groups whose gradients are summed one after another
   train.log_every = 10  # steps between training-metric writes
   train.eval_every = 125  # steps between validation passes
   train.checkpoint_every = 50  # steps between checkpoints

@@ -63,6 +63,7 @@ def get_config(variant="default"):
   train.warmup_steps = 500  # linear warm-up steps
   train.weight_decay = 0.0  # AdamW decoupled weight decay
   train.clip_norm = 1.0  # global gradient-norm clip
+  train.microbatches = 4  # rows split into this many groups whose gradients are summed one after another
   train.log_every = 50  # steps between training-metric writes
   train.eval_every = 1000  # steps between validation passes
   train.checkpoint_every = 250  # steps between checkpoints
