@@ -47,6 +47,12 @@ class FrameFeatures(NamedTuple):
   phase: np.ndarray
 
 
+def mel_band_centres(sample_rate):
+  """[NUM_MELS] centre frequencies in Hz of the log-mel bands of `frame_features` (librosa's Slaney mel, 0 to
+  sample_rate / 2)."""
+  return librosa.mel_frequencies(n_mels=NUM_MELS + 2, fmax=sample_rate / 2)[1:-1]
+
+
 def hop_length(sample_rate):
   """Samples per frame at `sample_rate` (160 at 16 kHz)."""
   if sample_rate % FRAME_RATE_HZ:

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.slow
 
 BENCHMARKS = {
     "bench_wavenet_sampling": ["--seconds", "0.01", "--batches", "1", "--naive-samples", "2", "--repeats", "1"],
-    "bench_wavenet_train": ["--batches", "1", "--samples", "64", "--steps", "1", "--profile", "3", "--no-config-batches"],
+    "bench_wavenet_train": ["--batches", "1", "--samples", "64", "--steps", "1", "--profile", "3"],
     "bench_wavenet_style": ["--seconds", "0.05", "--block", "8", "--steps", "1", "--timed-blocks", "1"],
     "bench_spectrogram_style": ["--seconds", "0.5", "--iterations", "2", "--filters", "8",
                                 "--griffin-lim-iterations", "2"],

@@ -5,6 +5,7 @@ import os
 
 import jax
 import jax.numpy as jnp
+import librosa
 import numpy as np
 import pytest
 
@@ -174,6 +175,28 @@ def test_pitch_shift_moves_each_windows_log_f0_as_a_whole():
   np.testing.assert_allclose(delta, delta[:, :1] * np.ones((1, 6)), atol=1e-4)
   assert np.all(np.abs(delta) <= 4.0) and np.std(delta[:, 0]) > 0.5
   np.testing.assert_array_equal(shift_pitch(frames, np.random.default_rng(1), 0.0), frames)
+
+
+def test_band_limiting_silences_the_bands_above_the_cutoff_of_a_share_of_the_windows():
+  from vlae.train_frames import limit_band
+  from vocoder import features as features_lib
+  centres = frames_lib.mel_band_centres(16000)
+  filters = librosa.filters.mel(sr=16000, n_fft=640, n_mels=frames_lib.NUM_MELS)
+  np.testing.assert_allclose(centres, np.argmax(filters, axis=1) * 16000 / 640, atol=16000 / 640)  # within a bin
+  frames = np.random.default_rng(0).normal(size=(400, 3, 27)).astype(np.float32)
+  limited = limit_band(frames, np.random.default_rng(1), 0.25, (4000.0, 4000.0))
+  silent = features_lib.frame_vectors(frames_lib.FrameFeatures(
+      np.zeros(1, np.float32), np.zeros(1, np.float32), np.full((1, frames_lib.NUM_MELS), features_lib.SILENT_LOG_MEL),
+      np.zeros(1, np.float32), np.zeros(1, np.float32)))[0, 3:]
+  changed = np.any(limited != frames, axis=(1, 2))
+  assert 0.2 < changed.mean() < 0.3
+  np.testing.assert_array_equal(limited[~changed], frames[~changed])
+  np.testing.assert_array_equal(limited[changed][..., :3 + np.sum(centres <= 4000)],
+                                frames[changed][..., :3 + np.sum(centres <= 4000)])
+  np.testing.assert_allclose(limited[changed][..., 3 + np.sum(centres <= 4000):],
+                             np.broadcast_to(silent[centres > 4000], (changed.sum(), 3, np.sum(centres > 4000))),
+                             atol=1e-6)
+  np.testing.assert_array_equal(limit_band(frames, np.random.default_rng(1), 0.0, (4000.0, 4000.0)), frames)
 
 
 def test_untrained_parameters_draw_the_zero_initialised_output_layer_and_nothing_else():

@@ -45,6 +45,8 @@ def get_config(variant="default"):
   data.eval_batches = 10  # validation batches per evaluation
   data.free_bits = 0.25  # nats per latent dimension below which the KL is not pushed down
   data.pitch_shift_semitones = 4.0  # each training window's F0 shifted by a uniform draw in +- this; 0 = none
+  data.band_limit_share = 0.0  # share of training windows with the log-mel bands above a cutoff silenced; 0 = none
+  data.band_limit_hz = (3400.0, 5000.0)  # range of that cutoff in Hz (telephone band to 10 kHz sampling)
 
   config.train = train = ml_collections.ConfigDict()
   train.num_steps = 2500  # optimiser steps
