@@ -81,3 +81,10 @@ def test_every_smoke_variant_is_a_short_run_that_evaluates_and_checkpoints(confi
   # Each call builds a fresh config: editing one leaves the next call's alone.
   smoke.train.num_steps = 10**6
   assert module.get_config("smoke").train.num_steps <= 3
+
+
+@pytest.mark.parametrize("config_file", CONFIGS)
+@pytest.mark.parametrize("variant", [(), ("smoke",)])
+def test_every_config_splits_its_batch_into_whole_microbatches(config_file, variant):
+  config = importlib.import_module(f"experiments.configs.{config_file}").get_config(*variant)
+  assert config.train.microbatches >= 1 and config.data.batch_size % config.train.microbatches == 0

@@ -16,7 +16,8 @@ from experiments.configs import EXCITATION_CHANNELS, FRAME_CHANNELS, VOICES_SPEA
 
 _SMOKE = dict(layers_per_stack=3, residual_channels=8, gate_channels=8, skip_channels=16, head_channels=16,
               global_embedding_channels=8, batch_size=2, crop=64, eval_batches=1, monitor_clips=1,
-              monitor_seconds=0.1, num_steps=2, warmup_steps=1, log_every=1, eval_every=2, checkpoint_every=2)
+              monitor_seconds=0.1, num_steps=2, warmup_steps=1, log_every=1, eval_every=2, checkpoint_every=2,
+              microbatches=2)
 
 
 def get_config(variant="default"):

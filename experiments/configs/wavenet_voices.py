@@ -18,7 +18,7 @@ from experiments.configs import VOICES_SPEAKERS, override_fields
 _SMOKE = dict(config="small", global_categories=(("speaker", VOICES_SPEAKERS["small"]), ("gender", 2)), num_stacks=1,
               layers_per_stack=3, residual_channels=8, gate_channels=8, skip_channels=16, head_channels=16,
               global_embedding_channels=8, batch_size=2, crop=64, eval_batches=2, num_steps=3, warmup_steps=1,
-              log_every=1, eval_every=2, checkpoint_every=2)
+              log_every=1, eval_every=2, checkpoint_every=2, microbatches=2)
 
 
 def get_config(variant="default"):
