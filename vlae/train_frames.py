@@ -41,9 +41,9 @@ def limit_band(frames, rng, share, cutoff_range_hz, sample_rate=SAMPLE_RATE):
   limited = rng.random(frames.shape[0]) < share
   cutoff = rng.uniform(*cutoff_range_hz, frames.shape[0])
   silenced = limited[:, None] & (frames_lib.mel_band_centres(sample_rate)[None, :] > cutoff[:, None])  # [B, bands]
-  silent = (features_lib.SILENT_LOG_MEL - features_lib.LOG_MEL_CENTRE) / features_lib.LOG_MEL_SCALE
+  silent_bands = features_lib.silent_vectors(1, features_lib.LOG_F0_CENTRE)[0, 3:]  # [bands]
   frames = frames.copy()
-  frames[..., 3:] = np.where(silenced[:, None, :], np.float32(silent), frames[..., 3:])
+  frames[..., 3:] = np.where(silenced[:, None, :], silent_bands, frames[..., 3:])
   return frames
 
 
