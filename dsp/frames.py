@@ -25,6 +25,8 @@ F0_CEILING_HZ = 500.0  # Praat's pitch ceiling
 NUM_MELS = 24  # log-mel bands of the envelope
 UNVOICED_LOG_F0 = float(np.log(120.0))  # log-F0 of a clip with no voiced frame at all
 _MIN_PERIODS = 2.0  # window of the pulse-phase estimate, in periods of the F0 floor (about 33 ms)
+BANDWIDTH_FLOOR_DB = 60.0  # a recording's bandwidth ends where its long-term spectrum falls this far below its peak
+ROLL_OFF_SHARE = 0.9  # anti-aliasing filters attenuate from about this share of their cutoff up
 
 
 class FrameFeatures(NamedTuple):
@@ -51,6 +53,38 @@ def mel_band_centres(sample_rate):
   """[NUM_MELS] centre frequencies in Hz of the log-mel bands of `frame_features` (librosa's Slaney mel, 0 to
   sample_rate / 2)."""
   return librosa.mel_frequencies(n_mels=NUM_MELS + 2, fmax=sample_rate / 2)[1:-1]
+
+
+def bandwidth_hz(audio, sample_rate):
+  """The highest frequency in Hz whose long-term average power is within BANDWIDTH_FLOOR_DB of the spectrum's peak.
+
+  Tells a recording made at a lower rate, or low-passed, from a full-band one
+  whatever rate it is stored at: speech recorded at 8 kHz and resampled to
+  16 kHz gives about 3.85 kHz, full-band speech at 16 kHz 7.7-7.8 kHz.
+
+  Args:
+    audio: [n] float32, not silent.
+    sample_rate: Hz, a multiple of FRAME_RATE_HZ.
+  """
+  n_fft = 4 * hop_length(sample_rate)
+  # Frames inside the clip only (no zero padding): a clip cut mid-sound would otherwise start with a broadband click.
+  spectrum = librosa.stft(np.asarray(audio, np.float32), n_fft=n_fft, hop_length=n_fft // 4, center=False)
+  power = np.mean(np.abs(spectrum) ** 2, axis=1)
+  above = np.flatnonzero(power > power.max() * 10.0 ** (-BANDWIDTH_FLOOR_DB / 10.0))
+  return float(librosa.fft_frequencies(sr=sample_rate, n_fft=n_fft)[above.max()]) if power.max() > 0 else 0.0
+
+
+def observed_bands(bandwidth, sample_rate):
+  """How many of the lowest log-mel bands a recording of `bandwidth` Hz fully holds (NUM_MELS when it is full band).
+
+  A band counts when its upper edge lies below ROLL_OFF_SHARE x the bandwidth,
+  where the anti-aliasing filter has not started to attenuate it. A bandwidth
+  above ROLL_OFF_SHARE x the Nyquist frequency is full band.
+  """
+  if bandwidth >= ROLL_OFF_SHARE * sample_rate / 2:
+    return NUM_MELS
+  upper_edges = librosa.mel_frequencies(n_mels=NUM_MELS + 2, fmax=sample_rate / 2)[2:]
+  return int(np.sum(upper_edges <= ROLL_OFF_SHARE * bandwidth))
 
 
 def hop_length(sample_rate):

@@ -1,5 +1,6 @@
 """Slow tier: every benchmark runs on tiny arguments and prints its table; the shipped models work as the README says."""
 
+import json
 import os
 import subprocess
 import sys
@@ -56,3 +57,23 @@ def test_the_shipped_direct_wavenet_still_loads_and_samples(tmp_path, capsys):
   sample_garble.main(["--mode", "direct", "--gender", "male", "--num", "1", "--seconds", "0.1", "--out", str(tmp_path)])
   assert "male: " in capsys.readouterr().out
   assert np.isfinite(dsp.load_audio(os.path.join(tmp_path, "male_00.wav"), 16000)).all()
+
+
+def test_the_shipped_frame_vlae_fills_in_the_bands_of_an_8_khz_recording(tmp_path, capsys):
+  from corpora.voices import render, roster
+  from experiments import interpolate
+  kal = next(s for s in roster.UNSEEN_VARIANTS if s.voice == "kal")  # flite's 8 kHz voice
+  a, b = (dsp.from_int16(render.render(speaker, [(0, text)])[0].pcm) for speaker, text in (
+      (kal, "The quick brown fox jumps over the lazy dog near the river bank."),
+      (roster.FLITE_SLT, "She sells sea shells by the sea shore every summer morning.")))
+  path_a, path_b = tmp_path / "kal_8k.wav", tmp_path / "slt.wav"
+  dsp.save_audio(str(path_a), dsp.resample(a, 16000, 8000), 8000)  # stored at its own rate
+  dsp.save_audio(str(path_b), b, 16000)
+  interpolate.main(["--a", str(path_a), "--b", str(path_b), "--steps", "2", "--seconds", "1.5",
+                    "--out", str(tmp_path / "path")])
+  out = capsys.readouterr().out
+  assert "band-limited" in out and "its top 7 of 24 log-mel bands are filled in" in out
+  with open(tmp_path / "path" / "path.json") as file:
+    bands = json.load(file)["input_mel_bands"]
+  assert bands[0]["filled"] and bands[0]["observed"] == 17 and 3600 < bands[0]["bandwidth_hz"] < 4000
+  assert bands[1] == {"bandwidth_hz": bands[1]["bandwidth_hz"], "observed": 24, "filled": False}

@@ -114,6 +114,27 @@ def test_interpolate_between_two_recordings_writes_steps_and_the_f0_path(smoke_m
   assert (out / "f0_path.png").exists() and (out / "path.json").exists()
 
 
+def test_training_records_the_band_statistics_and_export_can_add_them(smoke_models, voices_dir, tmp_path, capsys):
+  from experiments import export_model
+  from frameprior.train import load_frames
+  from training.checkpoint import load_model_config
+  from vlae import band_fill
+  vlae_dir, vocoder_dir = smoke_models
+  labels = load_model_config(vlae_dir)[1]
+  recorded = labels["band_statistics"]
+  _, _, vectors = load_frames(frame_evaluation.corpus_of(labels, voices_dir), "train")
+  np.testing.assert_allclose(recorded["voiced"]["covariance"], band_fill.fit(vectors)["voiced"]["covariance"],
+                             rtol=1e-9)
+  export_model.main(["--checkpoint", vlae_dir, "--out", str(tmp_path / "exported"), "--band-statistics",
+                     "--data-dir", voices_dir])
+  assert "with the band statistics of" in capsys.readouterr().out
+  assert load_model_config(str(tmp_path / "exported"))[1]["band_statistics"] == recorded
+  with pytest.raises(SystemExit) as exit_info:
+    cli.run(export_model.main, ["--checkpoint", vocoder_dir, "--out", str(tmp_path / "voc"), "--band-statistics"])
+  assert exit_info.value.code == 2 and "not a frame-rate VLAE" in capsys.readouterr().err
+  assert not (tmp_path / "voc").exists()
+
+
 def test_interpolate_bad_input_is_one_line_and_exit_2(smoke_models, tmp_path, capsys):
   import soundfile as sf
   vlae_dir, vocoder_dir = smoke_models
@@ -236,3 +257,61 @@ def test_probe_utterances_keep_those_with_enough_voiced_frames_and_their_median_
   np.testing.assert_allclose(utterances.median_log_f0, [np.log(100.0)], rtol=1e-6)
   both = frame_evaluation.concatenate(utterances, utterances)
   assert both.speaker.tolist() == [3, 7]  # Speaker ids of the second set shifted past the first's.
+
+
+def test_band_fill_gives_each_missing_band_its_conditional_mean_per_voicing_class():
+  from vlae import band_fill
+  rng = np.random.default_rng(0)
+  channels, observed = 3 + 4, 2  # log-F0, voiced, energy and 4 bands, of which the lowest 2 are held
+  covariances, means, frames = {}, {}, []
+  for voiced in (0.0, 1.0):
+    root = rng.normal(size=(channels, channels))
+    covariances[voiced] = root @ root.T + np.eye(channels)
+    means[voiced] = rng.normal(size=channels) * 3
+    drawn = rng.multivariate_normal(means[voiced], covariances[voiced], 40000)
+    drawn[:, 1] = voiced
+    frames.append(drawn)
+  frames = np.concatenate(frames).astype(np.float32)
+  statistics = band_fill.fit(frames)
+  json.dumps(statistics)  # kept in a checkpoint's JSON labels
+  queries = frames[rng.choice(len(frames), 200)]
+  filled = band_fill.fill(queries, observed, statistics)
+  given, missing = [2, 3, 4], [5, 6]
+  conditional = lambda mean, cov, x: mean[missing] + (x[:, given] - mean[given]) @ np.linalg.solve(
+      cov[np.ix_(given, given)], cov[np.ix_(given, missing)])
+  for voiced in (0.0, 1.0):  # The conditional mean under each frame's own class: as fitted, and close to the truth.
+    rows, own = queries[:, 1] == voiced, frames[frames[:, 1] == voiced].astype(np.float64)
+    np.testing.assert_allclose(filled[rows][:, missing],
+                               conditional(own.mean(0), np.cov(own, rowvar=False), queries[rows]), atol=1e-3)
+    np.testing.assert_allclose(filled[rows][:, missing],
+                               conditional(means[voiced], covariances[voiced], queries[rows]), atol=0.3)
+    wrong_class = conditional(means[1.0 - voiced], covariances[1.0 - voiced], queries[rows])
+    assert np.abs(filled[rows][:, missing] - wrong_class).mean() > 1.0
+  np.testing.assert_array_equal(filled[:, :5], queries[:, :5])
+  np.testing.assert_array_equal(band_fill.fill(queries, 4, statistics), queries)
+
+
+def test_a_band_limited_recording_is_encoded_with_its_missing_bands_filled_in(tiny):
+  from vlae import band_fill
+  from vocoder import features as features_lib
+  model, params = tiny[:2]
+  rate = 16000
+  t = np.arange(rate) / rate
+  voice = lambda top: (0.1 * sum(np.cos(2 * np.pi * 120 * k * t) / k for k in range(1, int(top / 120)))).astype(
+      np.float32)
+  narrow = librosa.resample(librosa.resample(voice(7900), orig_sr=rate, target_sr=8000), orig_sr=8000, target_sr=rate)
+  statistics = band_fill.fit(np.random.default_rng(0).normal(size=(500, 27)).astype(np.float32))
+  for audio, expect_filled in ((voice(7900), False), (narrow, True)):
+    features = frames_lib.frame_features(audio, rate)
+    plain = frame_inference.encode_features(model, params, [features])[0]
+    bare = frame_inference.encode_recording(model, params, {}, audio, features)
+    assert not bare.filled
+    np.testing.assert_array_equal(bare.mean, plain)
+    encoded = frame_inference.encode_recording(model, params, {"band_statistics": statistics}, audio, features)
+    assert encoded.filled == expect_filled and (encoded.observed_bands < frames_lib.NUM_MELS) == expect_filled
+    if expect_filled:
+      vectors = band_fill.fill(features_lib.frame_vectors(features), encoded.observed_bands, statistics)
+      np.testing.assert_allclose(encoded.mean, frame_inference.encode_vectors(model, params, [vectors])[0], rtol=1e-6)
+      assert np.abs(encoded.mean - plain).max() > 1e-4
+    else:
+      np.testing.assert_array_equal(encoded.mean, plain)

@@ -118,3 +118,20 @@ def test_a_measured_frame_phase_restarts_each_voiced_frame():
   for frame in np.flatnonzero(voiced):
     assert phase[frame * HOP] == pytest.approx(frame_phase[frame], abs=1e-9)
   np.testing.assert_allclose(np.diff(phase[HOP:2 * HOP]), 2 * np.pi * 100.0 / SR, rtol=1e-6)
+
+
+def test_bandwidth_tells_a_recording_made_at_8_khz_from_a_full_band_one():
+  def voice(rate):  # 2 s of a 100 Hz voice with a speech-like tilt (1/k), every harmonic below rate / 2, at SR.
+    t = np.arange(2 * rate) / rate
+    tone = sum(np.cos(2 * np.pi * 100 * k * t) / k for k in range(1, int(rate / 2 / 100)))
+    return librosa.resample(0.1 * tone.astype(np.float32), orig_sr=rate, target_sr=SR) if rate != SR else 0.1 * tone
+  full, at_8k, at_11k = (frames.bandwidth_hz(voice(rate).astype(np.float32), SR) for rate in (SR, 8000, 11025))
+  assert full > 0.95 * SR / 2 and 3800 < at_8k < 4000 and 5300 < at_11k < 5512.5
+  assert frames.observed_bands(full, SR) == frames.NUM_MELS
+  upper_edges = librosa.mel_frequencies(n_mels=frames.NUM_MELS + 2, fmax=SR / 2)[2:]
+  for bandwidth in (at_8k, at_11k):
+    observed = frames.observed_bands(bandwidth, SR)
+    assert 0 < observed < frames.NUM_MELS  # Bands up to the roll-off, not one past it:
+    assert upper_edges[observed - 1] <= frames.ROLL_OFF_SHARE * bandwidth < upper_edges[observed]
+  assert frames.observed_bands(at_8k, SR) == 17  # The 7 bands centred from 3.35 kHz up reach into the roll-off.
+  assert frames.bandwidth_hz(np.zeros(SR, np.float32), SR) == 0.0

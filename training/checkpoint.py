@@ -338,8 +338,11 @@ def load_model_checkpoint(path):
   return saved_config["model"], restored["params"], saved_config.get("labels", {})
 
 
-def export_parameters(path, out_dir):
+def export_parameters(path, out_dir, extra_labels=None):
   """Writes the parameters (no optimiser state) and config of a checkpoint as a model folder.
+
+  `extra_labels` (JSON-able) join the checkpoint's labels, e.g. statistics of
+  the training data that inference needs and an older run did not record.
 
   `out_dir` then holds checkpoints/STEP with state {"params": ...}, which
   `load_model_checkpoint` reads like a training workdir, plus the run's
@@ -353,6 +356,7 @@ def export_parameters(path, out_dir):
     raise InputError(f"{out_dir} exists; remove it or choose another output folder")
   workdir, _, step = locate_checkpoint(path)
   model_config, params, labels = load_model_checkpoint(path)
+  labels = dict(labels, **(extra_labels or {}))
   parent = os.path.dirname(out_dir)
   os.makedirs(parent, exist_ok=True)
   staging = tempfile.mkdtemp(prefix=".export-", dir=parent)

@@ -158,8 +158,9 @@ def train(*, workdir, model_config, init_params, loss_fn, train_batch, eval_batc
       log_every, eval_every, checkpoint_every, keep_checkpoints, seed.
     samples_per_batch: predicted samples per global batch (for samples/s).
     batch_size: global batch size (checked against the device count).
-    labels: JSON-able names of the conditioning ids (e.g. {"speaker": [...]}),
-      saved with every checkpoint for the commands that sample from it.
+    labels: JSON-able names of the conditioning ids (e.g. {"speaker": [...]}) and
+      what else inference needs of the training data, saved with every
+      checkpoint for the commands that sample from it.
     loss_unit: what the loss is per ("sample", "image", "tag"); the loss in
       bits is logged as `bits_per_{loss_unit}`.
     extra_eval: optional `(params, step) -> {name: float}`, run at every

@@ -2,13 +2,18 @@
 posterior means, decode z to frame features (phrases with pauses, as garble does) for the vocoder.
 """
 
+from typing import NamedTuple
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from common.errors import InputError
+from corpora.schema import SAMPLE_RATE
+from dsp import frames as frames_lib
 from frameprior import model as prior_lib
 from training.checkpoint import load_model_checkpoint
+from vlae import band_fill
 from vlae.frame_vlae import build_frame_vlae, decoder_of, FrameVlae
 from vocoder import features as features_lib
 
@@ -31,14 +36,42 @@ def decode(model, params, z, num_frames, key, temperature=1.0):
 
 
 def encode_features(model, params, clip_features, batch_size=64):
-  """Posterior means [n, Z] of n utterances' `dsp.frames.FrameFeatures`, `batch_size` at a time.
+  """Posterior means [n, Z] of n utterances' `dsp.frames.FrameFeatures`, `batch_size` at a time (`encode_vectors`)."""
+  return encode_vectors(model, params, [features_lib.frame_vectors(f) for f in clip_features], batch_size)
+
+
+class EncodedRecording(NamedTuple):
+  """A recording's posterior mean and what its band limit did to the encoder's input."""
+  mean: np.ndarray  # [Z] posterior mean
+  bandwidth_hz: float  # `dsp.frames.bandwidth_hz` of the recording
+  observed_bands: int  # log-mel bands it holds (`dsp.frames.observed_bands`); NUM_MELS at full band
+  filled: bool  # whether the other bands were filled in (`vlae.band_fill`) before encoding
+
+
+def encode_recording(model, params, labels, audio, features):
+  """The `EncodedRecording` of one recording [n] at SAMPLE_RATE and its `dsp.frames.FrameFeatures`.
+
+  The bands above a band-limited recording's bandwidth are filled in from the
+  others (`vlae.band_fill`) when the checkpoint's labels carry the training
+  frames' "band_statistics"; a full-band recording is encoded as it is.
+  """
+  vectors = features_lib.frame_vectors(features)
+  bandwidth = frames_lib.bandwidth_hz(audio, SAMPLE_RATE)
+  observed = frames_lib.observed_bands(bandwidth, SAMPLE_RATE)
+  filled = observed < frames_lib.NUM_MELS and "band_statistics" in labels
+  if filled:
+    vectors = band_fill.fill(vectors, observed, labels["band_statistics"])
+  return EncodedRecording(encode_vectors(model, params, [vectors])[0], bandwidth, observed, filled)
+
+
+def encode_vectors(model, params, vectors, batch_size=64):
+  """Posterior means [n, Z] of n utterances' frame vectors [F_i, C], `batch_size` at a time.
 
   A batch of several is padded to a multiple of 100 frames (masked), so a
   whole split compiles to a few programs; a single utterance is encoded
   unpadded, exactly as long as it is.
   """
   encode = jax.jit(lambda vectors, mask: model.apply(params, vectors, mask, method=FrameVlae.encode)[0])
-  vectors = [features_lib.frame_vectors(f) for f in clip_features]
   means = []
   for first in range(0, len(vectors), batch_size):
     chunk = vectors[first:first + batch_size]

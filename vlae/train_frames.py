@@ -8,7 +8,7 @@ from corpora.schema import SAMPLE_RATE
 from dsp import frames as frames_lib
 from frameprior.train import frame_windows, load_frames, validation_windows
 from training.loop import train
-from vlae import frame_vlae
+from vlae import band_fill, frame_vlae
 from vocoder import features as features_lib
 
 
@@ -92,4 +92,5 @@ def train_and_evaluate(config, workdir):
                train_config=config.train, samples_per_batch=data.batch_size * data.frames,
                batch_size=data.batch_size, loss_unit="frame",
                labels=dict(batching.speaker_labels(data.name, data.config, train_clips, data.data_dir),
-                           corpus={"name": data.name, "config": data.config}))
+                           corpus={"name": data.name, "config": data.config},
+                           band_statistics=band_fill.fit(train_vectors)))
