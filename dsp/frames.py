@@ -49,10 +49,15 @@ class FrameFeatures(NamedTuple):
   phase: np.ndarray
 
 
+def _mel_points(sample_rate):
+  """[NUM_MELS + 2] Hz: band b of `frame_features` (librosa's Slaney mel, 0 to sample_rate / 2) rises from point
+  b, peaks at b + 1 and falls to zero at b + 2."""
+  return librosa.mel_frequencies(n_mels=NUM_MELS + 2, fmax=sample_rate / 2)
+
+
 def mel_band_centres(sample_rate):
-  """[NUM_MELS] centre frequencies in Hz of the log-mel bands of `frame_features` (librosa's Slaney mel, 0 to
-  sample_rate / 2)."""
-  return librosa.mel_frequencies(n_mels=NUM_MELS + 2, fmax=sample_rate / 2)[1:-1]
+  """[NUM_MELS] centre frequencies in Hz of the log-mel bands of `frame_features`."""
+  return _mel_points(sample_rate)[1:-1]
 
 
 def bandwidth_hz(audio, sample_rate):
@@ -83,8 +88,7 @@ def observed_bands(bandwidth, sample_rate):
   """
   if bandwidth >= ROLL_OFF_SHARE * sample_rate / 2:
     return NUM_MELS
-  upper_edges = librosa.mel_frequencies(n_mels=NUM_MELS + 2, fmax=sample_rate / 2)[2:]
-  return int(np.sum(upper_edges <= ROLL_OFF_SHARE * bandwidth))
+  return int(np.sum(_mel_points(sample_rate)[2:] <= ROLL_OFF_SHARE * bandwidth))
 
 
 def hop_length(sample_rate):

@@ -9,15 +9,15 @@ Two kinds of VLAE. The frame-rate VLAE (the default, models/frame_vlae)
 encodes a recording's frame features (any sample rate, stereo folded, at
 least 0.25 s with voiced speech; the log-mel bands a band-limited recording,
 such as one made at 8 kHz, lacks are filled in from its lower ones, see
-vlae/band_fill.py) and decodes each step into frames that the
-vocoder (--vocoder, default models/vocoder) renders; it also writes
+vlae/band_fill.py) and decodes each step into frames that the vocoder
+(--vocoder, default models/vocoder) renders; it also writes
 f0_path.png (median F0 and spectral centroid per step). The sample-level
 audio VLAE (vlae/audio.py) encodes the central --crop samples and decodes
 with its WaveNet.
 
-Each endpoint is a clip (its posterior mean, from its central --crop samples
-for the sample-level VLAE) or a gender (the mean of the posterior means of that gender's training
-utterances). Every point of the path is decoded by the incremental WaveNet
+Each endpoint is a clip (its posterior mean; the sample-level VLAE encodes
+its central --crop samples) or a gender (the mean of the posterior means of
+that gender's training utterances). Every point of the path is decoded by the incremental WaveNet
 sampler with the same PRNG key, so only z changes from step to step. Writes
 step_NN.wav with a spectrogram step_NN.png beside each, path.png (the
 spectrograms along the path) and path.json (the latents, the median F0 of
@@ -37,7 +37,7 @@ from common import cli, figures
 from common.errors import InputError
 from common.files import save_json
 from corpora.schema import SAMPLE_RATE
-from dsp.frames import NUM_MELS
+from dsp.frames import BANDWIDTH_FLOOR_DB, NUM_MELS
 from frameprior.train import load_frames
 from training.checkpoint import load_model_config
 from vlae import audio, audio_inference, frame_evaluation, frame_inference, latent_paths
@@ -118,7 +118,7 @@ def frame_route(args):
                     "filled": encoded.filled})
       if encoded.observed_bands < NUM_MELS:
         missing = NUM_MELS - encoded.observed_bands
-        print(f"{flag} {path}: band-limited (nothing within 60 dB of its peak above "
+        print(f"{flag} {path}: band-limited (nothing within {BANDWIDTH_FLOOR_DB:.0f} dB of its peak above "
               f"{encoded.bandwidth_hz / 1000:.2f} kHz): "
               + (f"its top {missing} of {NUM_MELS} log-mel bands are filled in from the lower ones" if encoded.filled
                  else "this checkpoint has no band statistics to fill its top bands in; re-export it with "
@@ -160,7 +160,8 @@ def frame_route(args):
     save_json(os.path.join(staging, "path.json"), {
         "a": name_a, "b": name_b, "mode": args.mode, "seed": args.seed, "checkpoint": args.checkpoint,
         "latents": path.tolist(), "input_median_f0_hz": [None if np.isnan(v) else v for v in inputs],
-        "input_mel_bands": bands, "median_f0_hz": [None if np.isnan(v) else v for v in f0], "voiced_share": [row[1] for row in rows],
+        "input_mel_bands": bands, "median_f0_hz": [None if np.isnan(v) else v for v in f0],
+        "voiced_share": [row[1] for row in rows],
         "spectral_centroid_hz": [None if np.isnan(row[2]) else row[2] for row in rows],
         "spearman_f0_vs_step": None if np.isnan(correlation) else correlation})
     print(f"{'step':>4} {'fraction':>8} {'median F0 (Hz)':>14} {'voiced %':>8} {'centroid (Hz)':>13}")

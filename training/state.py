@@ -64,7 +64,8 @@ def make_train_step(loss_fn: LossFn, optimizer, microbatches=1):
       whose gradients are taken one after another (a `lax.scan`) and averaged.
       For a loss that is a mean over rows this is the same loss and gradient,
       from activations a fraction the size, which stay in cache: the WaveNet
-      step at 4 x 4,000 samples is 13% faster at 4 (docs/wavenet.md). Each group draws from its own key, split from `key`.
+      step at 4 x 4,000 samples is 13% faster at 4 (docs/wavenet.md). Each
+      group draws from its own key, split from `key`.
       A loss over the batch as a whole (the source filter's spectral
       convergence, a ratio of norms over all rows) becomes another loss in groups.
 

@@ -16,14 +16,19 @@ per training run (`fit`) and kept with the checkpoint (its labels'
 
 import numpy as np
 
-ENERGY, FIRST_BAND = 2, 3  # channels of a frame vector (vocoder.features.frame_vectors): log-F0, voiced, energy, bands
+from vocoder.features import ENERGY_CHANNEL, FIRST_MEL_CHANNEL, VOICED_CHANNEL
+
+
+def _classes(vectors):
+  """(("voiced", rows [F] bool), ("unvoiced", rows)) of frame vectors [F, C]."""
+  voiced = vectors[:, VOICED_CHANNEL] > 0.5
+  return ("voiced", voiced), ("unvoiced", ~voiced)
 
 
 def fit(vectors):
   """{"voiced" | "unvoiced": {"mean": [C], "covariance": [C][C]}} (JSON-able) of frame vectors [F, C]."""
-  voiced = vectors[:, 1] > 0.5
   statistics = {}
-  for name, rows in (("voiced", voiced), ("unvoiced", ~voiced)):
+  for name, rows in _classes(vectors):
     chosen = np.asarray(vectors[rows], np.float64)
     statistics[name] = {"mean": chosen.mean(axis=0).tolist(), "covariance": np.cov(chosen, rowvar=False).tolist()}
   return statistics
@@ -40,10 +45,10 @@ def fill(vectors, observed_bands, statistics):
   Returns:
     [F, C] float32; the other channels unchanged.
   """
-  given = np.r_[ENERGY, FIRST_BAND:FIRST_BAND + observed_bands]
-  missing = np.arange(FIRST_BAND + observed_bands, vectors.shape[1])
+  given = np.r_[ENERGY_CHANNEL, FIRST_MEL_CHANNEL:FIRST_MEL_CHANNEL + observed_bands]
+  missing = np.arange(FIRST_MEL_CHANNEL + observed_bands, vectors.shape[1])
   filled = np.array(vectors, np.float32)
-  for name, rows in (("voiced", vectors[:, 1] > 0.5), ("unvoiced", vectors[:, 1] <= 0.5)):
+  for name, rows in _classes(vectors):
     mean, covariance = np.asarray(statistics[name]["mean"]), np.asarray(statistics[name]["covariance"])
     gain = np.linalg.solve(covariance[np.ix_(given, given)], covariance[np.ix_(given, missing)]).T  # [missing, given]
     filled[np.ix_(rows, missing)] = mean[missing] + (vectors[np.ix_(rows, given)] - mean[given]) @ gain.T

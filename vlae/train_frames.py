@@ -41,9 +41,10 @@ def limit_band(frames, rng, share, cutoff_range_hz, sample_rate=SAMPLE_RATE):
   limited = rng.random(frames.shape[0]) < share
   cutoff = rng.uniform(*cutoff_range_hz, frames.shape[0])
   silenced = limited[:, None] & (frames_lib.mel_band_centres(sample_rate)[None, :] > cutoff[:, None])  # [B, bands]
-  silent_bands = features_lib.silent_vectors(1, features_lib.LOG_F0_CENTRE)[0, 3:]  # [bands]
+  bands = slice(features_lib.FIRST_MEL_CHANNEL, None)
+  silent_bands = features_lib.silent_vectors(1, features_lib.LOG_F0_CENTRE)[0, bands]  # [bands]
   frames = frames.copy()
-  frames[..., 3:] = np.where(silenced[:, None, :], silent_bands, frames[..., 3:])
+  frames[..., bands] = np.where(silenced[:, None, :], silent_bands, frames[..., bands])
   return frames
 
 

@@ -20,7 +20,8 @@ from common.files import atomic_path
 from dsp import excitation as excitation_lib
 from dsp import frames as frames_lib
 
-LOCAL_CHANNELS = 3 + frames_lib.NUM_MELS  # log-F0, voiced, energy, log-mel bands
+LOG_F0_CHANNEL, VOICED_CHANNEL, ENERGY_CHANNEL, FIRST_MEL_CHANNEL = 0, 1, 2, 3  # layout of a frame vector
+LOCAL_CHANNELS = FIRST_MEL_CHANNEL + frames_lib.NUM_MELS  # log-F0, voiced, energy, log-mel bands
 # Fixed affine maps to about [-1, 1] for speech (chosen from the voices corpus; fixed so that any clip,
 # from any corpus, is normalised the same way as the training data).
 LOG_F0_CENTRE, LOG_F0_SCALE = float(np.log(150.0)), 0.4  # 100 Hz -> -1.0, 225 Hz -> +1.0
