@@ -1,7 +1,7 @@
 """Training-step throughput of the standard WaveNet (2 x 10 layers, 32/32/256, 256 classes), and its profile.
 
     python -m benchmarks.bench_wavenet_train [--batches 1 2 4] [--samples 16000] [--steps 10] [--profile 12] \
-        [--no-config-batches]
+        [--no-config-batches] [--xla-option NAME=VALUE ...]
 
 Prints one table: compile time, step time and predicted samples per second per
 batch size, for a full AdamW step (forward, backward, update) on random codes.
@@ -14,7 +14,10 @@ their `train.microbatches`: experiments/configs/wavenet_voices.py (this model,
 --profile N, each batch's steps also run under `jax.profiler` and the N ops
 that took longest are printed with their output shape and the JAX operation
 they came from, then the op time by kind of XLA kernel (op time is summed over
-XLA's threads, so it can exceed the step's wall time).
+XLA's threads, so it can exceed the step's wall time). With --xla-option, each
+step is also compiled with those XLA debug options and the two programs run
+alternately, step by step, in one process: a comparison this machine's drift
+(20% from hour to hour) touches far less than two runs of the command.
 """
 
 import argparse
@@ -95,8 +98,13 @@ def vocoder_task(batch_size, samples):
   return model, vocoder_train.make_loss_fn(model), batch
 
 
-def measure(task, microbatches, steps, profile=0):
-  """(compile s, step s, predicted samples/s, profile or None) of `steps` AdamW steps on `task`."""
+def measure(task, microbatches, steps, profile=0, xla_options=None):
+  """`steps` AdamW steps on `task`: ([(compile s, step s, predicted samples/s)], profile or None).
+
+  One row for XLA's default compilation and, with `xla_options` ({debug option: value}), a second one for a
+  compilation with them; the two programs run alternately, step by step, so that the machine's drift from
+  one minute to the next falls on both alike.
+  """
   model, loss_fn, batch = task
   optimizer = state_lib.make_optimizer(1e-3, 1000, 10, 0.0, 1.0)
   conditioning = {name: batch[name][:1] for name in ("local", "excitation") if name in batch}
@@ -104,27 +112,48 @@ def measure(task, microbatches, steps, profile=0):
   state = state_lib.create_state(params, optimizer, 0)
   step = jax.jit(state_lib.make_train_step(loss_fn, optimizer, microbatches), donate_argnums=(0,))
   key = jax.random.key(0)
-  tic = time.perf_counter()
-  state, metrics = step(state, batch, key)
-  jax.block_until_ready(metrics)
-  compile_s = time.perf_counter() - tic
-  times = []
-  for _ in range(steps):
+  lowered = step.lower(state, batch, key)
+  programs, compile_times = [], []
+  for options in [{}] + ([xla_options] if xla_options else []):
     tic = time.perf_counter()
-    state, metrics = step(state, batch, key)
+    programs.append(lowered.compile(compiler_options=options) if options else lowered.compile())
+    compile_times.append(time.perf_counter() - tic)
+  for program in programs:  # one warm-up step each
+    state, metrics = program(state, batch, key)
     jax.block_until_ready(metrics)
-    times.append(time.perf_counter() - tic)
-  step_s = float(np.median(times))
+  times = [[] for _ in programs]
+  for _ in range(steps):
+    for program, timed in zip(programs, times):
+      tic = time.perf_counter()
+      state, metrics = program(state, batch, key)
+      jax.block_until_ready(metrics)
+      timed.append(time.perf_counter() - tic)
   predicted = batch["codes"].shape[0] * (batch["codes"].shape[1] - model.receptive_field)
+  rows = [(compile_s, float(np.median(timed)), predicted / float(np.median(timed)))
+          for compile_s, timed in zip(compile_times, times)]
   if profile:
     folder = tempfile.mkdtemp(prefix="bench_wavenet_train_")
     with jax.profiler.trace(folder, create_perfetto_trace=True):
       for _ in range(steps):
-        state, metrics = step(state, batch, key)
+        state, metrics = programs[0](state, batch, key)
         jax.block_until_ready(metrics)
-    hlo_text = step.lower(state, batch, key).compile().as_text()
-    return compile_s, step_s, predicted / step_s, (_op_times(folder, steps), hlo_text)
-  return compile_s, step_s, predicted / step_s, None
+    return rows, (_op_times(folder, steps), programs[0].as_text())
+  return rows, None
+
+
+def _xla_options(pairs):
+  """{name: value} of --xla-option NAME=VALUE flags (names with or without their leading --)."""
+  options = {}
+  for pair in pairs:
+    name, equals, value = pair.partition("=")
+    if not equals or not name.strip("-"):
+      raise InputError(f"--xla-option {pair}: give NAME=VALUE, e.g. xla_cpu_experimental_ynn_fusion_type=")
+    options[name.strip("-")] = value
+  try:  # Refused here, in one line, rather than after the first rows.
+    jax.jit(lambda x: x + 1).lower(1.0).compile(compiler_options=options)
+  except jax.errors.JaxRuntimeError as error:
+    raise InputError(f"--xla-option: XLA refuses {options} ({str(error).splitlines()[0]})") from None
+  return options
 
 
 def main(argv):
@@ -135,12 +164,18 @@ def main(argv):
   parser.add_argument("--steps", type=int, default=10, help="timed steps per batch size (median reported)")
   parser.add_argument("--profile", type=int, default=0, help="also profile each batch and print its N longest ops")
   parser.add_argument("--no-config-batches", action="store_true", help="leave out the training configs' rows")
+  parser.add_argument("--xla-option", action="append", default=[], metavar="NAME=VALUE",
+                      help="also compile each step with this XLA debug option (repeatable) and time both programs "
+                      "alternately, e.g. xla_cpu_experimental_ynn_fusion_type= (empty: no YNNPACK fusions)")
   args = parser.parse_args(argv)
+  xla_options = _xla_options(args.xla_option)
   if min(args.batches) < 1 or args.samples < 1 or args.steps < 1 or args.profile < 0:
     raise InputError("--batches, --samples and --steps must be at least 1, --profile at least 0")
   print(f"WaveNet 2x10 layers, residual 32, gate 32+32, skip 256, 256 classes; {jax.devices()[0].platform}, "
         f"{jax.device_count()} device(s)")
-  print(f"{'batch':>28} | {'microbatches':>12} | {'compile s':>9} | {'step ms':>8} | {'samples/s':>10}")
+  option_names = " ".join(f"{name}={value}" for name, value in xla_options.items())
+  print(f"{'batch':>28} | {'microbatches':>12} | {'XLA options':>11} | {'compile s':>9} | {'step ms':>8} | "
+        f"{'samples/s':>10}")
   rows = [(f"{size} x {args.samples}", standard_task, size, args.samples, groups)
           for size in args.batches for groups in sorted({1, size})]
   if not args.no_config_batches:
@@ -150,8 +185,10 @@ def main(argv):
       rows += [(f"{size} x {crop} ({name} config)", make_task, size, crop, groups)
                for groups in sorted({1, config.train.microbatches})]
   for label, make_task, size, samples, groups in rows:
-    compile_s, step_s, rate, profiled = measure(make_task(size, samples), groups, args.steps, args.profile)
-    print(f"{label:>28} | {groups:12d} | {compile_s:9.1f} | {1000 * step_s:8.1f} | {rate:10.0f}", flush=True)
+    timed, profiled = measure(make_task(size, samples), groups, args.steps, args.profile, xla_options)
+    for options, (compile_s, step_s, rate) in zip(["default", option_names], timed):
+      print(f"{label:>28} | {groups:12d} | {options:>11} | {compile_s:9.1f} | {1000 * step_s:8.1f} | {rate:10.0f}",
+            flush=True)
     if profiled:
       print_profile(*profiled, args.profile)
 

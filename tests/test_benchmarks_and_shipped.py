@@ -17,7 +17,8 @@ pytestmark = pytest.mark.slow
 
 BENCHMARKS = {
     "bench_wavenet_sampling": ["--seconds", "0.01", "--batches", "1", "--naive-samples", "2", "--repeats", "1"],
-    "bench_wavenet_train": ["--batches", "1", "--samples", "64", "--steps", "1", "--profile", "3"],
+    "bench_wavenet_train": ["--batches", "1", "--samples", "64", "--steps", "1", "--profile", "3",
+                            "--xla-option", "xla_cpu_experimental_ynn_fusion_type="],
     "bench_wavenet_style": ["--seconds", "0.05", "--block", "8", "--steps", "1", "--timed-blocks", "1"],
     "bench_spectrogram_style": ["--seconds", "0.5", "--iterations", "2", "--filters", "8",
                                 "--griffin-lim-iterations", "2"],
@@ -40,6 +41,13 @@ def test_benchmark_bad_input_is_one_line_and_exit_2():
   done = subprocess.run([sys.executable, "-m", "benchmarks.bench_wavenet_sampling", "--repeats", "0"],
                         cwd=REPO_ROOT, capture_output=True, text=True)
   assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("option", ["no_equals_sign", "xla_no_such_option=1"])
+def test_an_xla_option_the_training_benchmark_cannot_use_is_one_line_and_exit_2(option):
+  done = subprocess.run([sys.executable, "-m", "benchmarks.bench_wavenet_train", "--xla-option", option],
+                        cwd=REPO_ROOT, capture_output=True, text=True)
+  assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1 and done.stdout == ""
 
 
 def test_the_readmes_first_command_gives_voiced_garble_of_both_genders(tmp_path, capsys):
