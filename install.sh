@@ -54,6 +54,8 @@ fi
   fail "pip could not install requirements.txt (offline, or no wheel for $(.venv/bin/python -V)): connect to PyPI and rerun"
 .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps -e . >/dev/null ||
   fail "pip could not install the project itself into .venv"
+.venv/bin/python -m kernels >/dev/null ||
+  fail "g++ could not build kernels/transposed_matmul.cc: apt-get install g++, then rerun"
 # librosa compiles its numba kernels (pYIN, overlap-add) on first use and caches them beside its
 # sources; several processes filling that cache at once (pytest -n auto) can crash one of them.
 # Compile them here, once.

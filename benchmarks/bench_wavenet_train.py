@@ -1,7 +1,7 @@
 """Training-step throughput of the standard WaveNet (2 x 10 layers, 32/32/256, 256 classes), and its profile.
 
     python -m benchmarks.bench_wavenet_train [--batches 1 2 4] [--samples 16000] [--steps 10] [--profile 12] \
-        [--no-config-batches] [--xla-option NAME=VALUE ...]
+        [--no-config-batches] [--xla-option NAME=VALUE ...] [--xla-gradients]
 
 Prints one table: compile time, step time and predicted samples per second per
 batch size, for a full AdamW step (forward, backward, update) on random codes.
@@ -17,7 +17,9 @@ they came from, then the op time by kind of XLA kernel (op time is summed over
 XLA's threads, so it can exceed the step's wall time). With --xla-option, each
 step is also compiled with those XLA debug options and the two programs run
 alternately, step by step, in one process: a comparison this machine's drift
-(20% from hour to hour) touches far less than two runs of the command.
+(20% from hour to hour) touches far less than two runs of the command. With
+--xla-gradients, the same for the step whose dilated convolutions take their
+weight gradients from XLA's dot rather than the C++ kernel of `kernels.dense`.
 """
 
 import argparse
@@ -33,6 +35,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+import kernels
 from common import cli
 from common.errors import InputError
 from experiments.configs import vocoder_voices, wavenet_voices
@@ -98,12 +101,13 @@ def vocoder_task(batch_size, samples):
   return model, vocoder_train.make_loss_fn(model), batch
 
 
-def measure(task, microbatches, steps, profile=0, xla_options=None):
-  """`steps` AdamW steps on `task`: ([(compile s, step s, predicted samples/s)], profile or None).
+def measure(task, microbatches, steps, profile=0, xla_options=None, xla_gradients=False):
+  """`steps` AdamW steps on `task`: ([(variant, compile s, step s, predicted samples/s)], profile or None).
 
-  One row for XLA's default compilation and, with `xla_options` ({debug option: value}), a second one for a
-  compilation with them; the two programs run alternately, step by step, so that the machine's drift from
-  one minute to the next falls on both alike.
+  One row for the default program; with `xla_options` ({debug option: value}), another for a compilation
+  with them; with `xla_gradients`, another for the step traced under `kernels.disabled()` (the weight
+  gradients of the dilated convolutions by XLA's dot instead of the C++ kernel). The programs run
+  alternately, step by step, so that the machine's drift from one minute to the next falls on all alike.
   """
   model, loss_fn, batch = task
   optimizer = state_lib.make_optimizer(1e-3, 1000, 10, 0.0, 1.0)
@@ -113,10 +117,20 @@ def measure(task, microbatches, steps, profile=0, xla_options=None):
   step = jax.jit(state_lib.make_train_step(loss_fn, optimizer, microbatches), donate_argnums=(0,))
   key = jax.random.key(0)
   lowered = step.lower(state, batch, key)
+  compilations = [("default", lambda: lowered.compile())]
+  if xla_options:
+    names = " ".join(f"{name}={value}" for name, value in xla_options.items())
+    compilations.append((names, lambda: lowered.compile(compiler_options=xla_options)))
+  if xla_gradients:
+    def without_kernel():
+      with kernels.disabled():
+        return jax.jit(state_lib.make_train_step(loss_fn, optimizer, microbatches),
+                       donate_argnums=(0,)).lower(state, batch, key).compile()
+    compilations.append(("XLA dot gradients", without_kernel))
   programs, compile_times = [], []
-  for options in [{}] + ([xla_options] if xla_options else []):
+  for _, compile_program in compilations:
     tic = time.perf_counter()
-    programs.append(lowered.compile(compiler_options=options) if options else lowered.compile())
+    programs.append(compile_program())
     compile_times.append(time.perf_counter() - tic)
   for program in programs:  # one warm-up step each
     state, metrics = program(state, batch, key)
@@ -129,15 +143,15 @@ def measure(task, microbatches, steps, profile=0, xla_options=None):
       jax.block_until_ready(metrics)
       timed.append(time.perf_counter() - tic)
   predicted = batch["codes"].shape[0] * (batch["codes"].shape[1] - model.receptive_field)
-  rows = [(compile_s, float(np.median(timed)), predicted / float(np.median(timed)))
-          for compile_s, timed in zip(compile_times, times)]
+  rows = [(variant, compile_s, float(np.median(timed)), predicted / float(np.median(timed)))
+          for (variant, _), compile_s, timed in zip(compilations, compile_times, times)]
   if profile:
-    folder = tempfile.mkdtemp(prefix="bench_wavenet_train_")
-    with jax.profiler.trace(folder, create_perfetto_trace=True):
-      for _ in range(steps):
-        state, metrics = programs[0](state, batch, key)
-        jax.block_until_ready(metrics)
-    return rows, (_op_times(folder, steps), programs[0].as_text())
+    with tempfile.TemporaryDirectory(prefix="bench_wavenet_train_") as folder:
+      with jax.profiler.trace(folder, create_perfetto_trace=True):
+        for _ in range(steps):
+          state, metrics = programs[0](state, batch, key)
+          jax.block_until_ready(metrics)
+      return rows, (_op_times(folder, steps), programs[0].as_text())
   return rows, None
 
 
@@ -167,14 +181,16 @@ def main(argv):
   parser.add_argument("--xla-option", action="append", default=[], metavar="NAME=VALUE",
                       help="also compile each step with this XLA debug option (repeatable) and time both programs "
                       "alternately, e.g. xla_cpu_experimental_ynn_fusion_type= (empty: no YNNPACK fusions)")
+  parser.add_argument("--xla-gradients", action="store_true",
+                      help="also time each step with the dilated convolutions' weight gradients by XLA's dot "
+                      "instead of the C++ kernel (kernels.dense), alternately in one process")
   args = parser.parse_args(argv)
   xla_options = _xla_options(args.xla_option)
   if min(args.batches) < 1 or args.samples < 1 or args.steps < 1 or args.profile < 0:
     raise InputError("--batches, --samples and --steps must be at least 1, --profile at least 0")
   print(f"WaveNet 2x10 layers, residual 32, gate 32+32, skip 256, 256 classes; {jax.devices()[0].platform}, "
         f"{jax.device_count()} device(s)")
-  option_names = " ".join(f"{name}={value}" for name, value in xla_options.items())
-  print(f"{'batch':>28} | {'microbatches':>12} | {'XLA options':>11} | {'compile s':>9} | {'step ms':>8} | "
+  print(f"{'batch':>28} | {'microbatches':>12} | {'variant':>11} | {'compile s':>9} | {'step ms':>8} | "
         f"{'samples/s':>10}")
   rows = [(f"{size} x {args.samples}", standard_task, size, args.samples, groups)
           for size in args.batches for groups in sorted({1, size})]
@@ -185,9 +201,10 @@ def main(argv):
       rows += [(f"{size} x {crop} ({name} config)", make_task, size, crop, groups)
                for groups in sorted({1, config.train.microbatches})]
   for label, make_task, size, samples, groups in rows:
-    timed, profiled = measure(make_task(size, samples), groups, args.steps, args.profile, xla_options)
-    for options, (compile_s, step_s, rate) in zip(["default", option_names], timed):
-      print(f"{label:>28} | {groups:12d} | {options:>11} | {compile_s:9.1f} | {1000 * step_s:8.1f} | {rate:10.0f}",
+    timed, profiled = measure(make_task(size, samples), groups, args.steps, args.profile, xla_options,
+                              args.xla_gradients)
+    for variant, compile_s, step_s, rate in timed:
+      print(f"{label:>28} | {groups:12d} | {variant:>11} | {compile_s:9.1f} | {1000 * step_s:8.1f} | {rate:10.0f}",
             flush=True)
     if profiled:
       print_profile(*profiled, args.profile)

@@ -12,8 +12,9 @@ adds a 1x1 projection of z to its input (residual path) and feeds another to
 the output (skip path).
 
 Layout chosen for speed on CPU: filter and gate of one layer are one matmul
-over the concatenated taps [x(t - (K-1)d), ..., x(t)], and the skip
-projections of all layers are one matmul over the concatenated z.
+over the concatenated taps [x(t - (K-1)d), ..., x(t)], whose weight gradient
+runs in the C++ kernel of `kernels.dense`, and the skip projections of all
+layers are one matmul over the concatenated z.
 
 `padding="valid"` (training) drops, layer by layer, the outputs whose receptive
 field would reach before the input: T inputs give T - receptive_field + 1
@@ -38,6 +39,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+import kernels
 from dsp import mulaw
 
 
@@ -344,7 +346,7 @@ class WaveNet(nn.Module):
     if self.excitation_channels:
       if excitation is None:
         raise ValueError(f"this WaveNet needs an excitation [B, T, {self.excitation_channels}]")
-      x = x + excitation[:, excitation.shape[1] - x.shape[1]:] @ self.excitation_kernel
+      x = x + kernels.dense(excitation[:, excitation.shape[1] - x.shape[1]:], self.excitation_kernel)
     gates, activations = [], []
     for layer, dilation in enumerate(self.dilations):
       kernel = self.dilated_kernel[layer]
@@ -352,11 +354,11 @@ class WaveNet(nn.Module):
       if global_bias is not None:
         pre = pre + global_bias[:, None, layer]
       if local_source is not None:
-        pre = pre + local_source[:, length - pre.shape[1]:] @ self.local_kernel[layer]
+        pre = pre + kernels.dense(local_source[:, length - pre.shape[1]:], self.local_kernel[layer])
       z = _gated(pre, self.gate_channels)
       gates.append(z)
       if return_activations or layer < self.num_layers - 1:
-        x = x[:, x.shape[1] - z.shape[1]:] + z @ self.residual_kernel[layer] + self.residual_bias[layer]
+        x = x[:, x.shape[1] - z.shape[1]:] + kernels.dense(z, self.residual_kernel[layer]) + self.residual_bias[layer]
         activations.append(x)
     time_out = gates[-1].shape[1]
     head = self.head(jnp.concatenate([z[:, z.shape[1] - time_out:] for z in gates], axis=-1))
@@ -376,7 +378,7 @@ def _causal_conv_flat(x, kernel, taps, dilation, causal):
     x = jnp.pad(x, ((0, 0), (span, 0), (0, 0)))
   time_out = x.shape[1] - span
   stacked = jnp.concatenate([x[:, j * dilation: j * dilation + time_out] for j in range(taps)], axis=-1)
-  return stacked @ kernel
+  return kernels.dense(stacked, kernel)
 
 
 def _causal_conv(x, kernel, dilation, causal):
