@@ -1,7 +1,7 @@
 """Training-step throughput of the standard WaveNet (2 x 10 layers, 32/32/256, 256 classes), and its profile.
 
     python -m benchmarks.bench_wavenet_train [--batches 1 2 4] [--samples 16000] [--steps 10] [--profile 12] \
-        [--no-config-batches] [--xla-option NAME=VALUE ...] [--xla-gradients]
+        [--no-config-batches] [--xla-option NAME=VALUE ...] [--xla-gradients] [--gradient-ablation]
 
 Prints one table: compile time, step time and predicted samples per second per
 batch size, for a full AdamW step (forward, backward, update) on random codes.
@@ -19,17 +19,22 @@ step is also compiled with those XLA debug options and the two programs run
 alternately, step by step, in one process: a comparison this machine's drift
 (20% from hour to hour) touches far less than two runs of the command. With
 --xla-gradients, the same for the step whose dilated convolutions take their
-weight gradients from XLA's dot rather than the C++ kernel of `kernels.dense`.
+weight gradients from XLA's dot rather than the C++ kernel of `kernels.dense`;
+with --gradient-ablation, the step without the layers' weight gradients and
+without the head's: their cost, which the profile cannot show, since XLA's
+matmuls run on worker threads and its trace holds only their launch.
 """
 
 import argparse
 import collections
+import contextlib
 import glob
 import gzip
 import json
 import re
 import tempfile
 import time
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -101,36 +106,53 @@ def vocoder_task(batch_size, samples):
   return model, vocoder_train.make_loss_fn(model), batch
 
 
-def measure(task, microbatches, steps, profile=0, xla_options=None, xla_gradients=False):
-  """`steps` AdamW steps on `task`: ([(variant, compile s, step s, predicted samples/s)], profile or None).
+class Variant(NamedTuple):
+  """A program timed beside the default step: another compilation, tracing or set of gradients."""
+  label: str
+  compiler_options: dict = {}  # XLA debug options for its compilation
+  xla_gradients: bool = False  # traced under kernels.disabled(): XLA's dot for the layers' weight gradients
+  frozen: tuple = ()  # parameters whose gradient is left out (stop_gradient): the difference is what it costs
 
-  One row for the default program; with `xla_options` ({debug option: value}), another for a compilation
-  with them; with `xla_gradients`, another for the step traced under `kernels.disabled()` (the weight
-  gradients of the dilated convolutions by XLA's dot instead of the C++ kernel). The programs run
-  alternately, step by step, so that the machine's drift from one minute to the next falls on all alike.
+
+# --gradient-ablation: the weight gradients whose cost XLA's trace cannot show (its matmuls run on worker threads).
+ABLATIONS = (Variant("no layer weight gradients", frozen=("dilated_kernel", "residual_kernel")),
+             Variant("no head weight gradients", frozen=("skip_kernel", "hidden_kernel", "output_kernel")))
+
+
+def _frozen(loss_fn, names):
+  """`loss_fn` with the parameters `names` held by `stop_gradient`: their gradient is zero and never computed."""
+  def held(params, *args, **kwargs):
+    inner = {name: jax.lax.stop_gradient(value) if name in names else value
+             for name, value in params["params"].items()}
+    return loss_fn({**params, "params": inner}, *args, **kwargs)
+  return held
+
+
+def measure(task, microbatches, steps, profile=0, variants=()):
+  """`steps` AdamW steps on `task`: ([(label, compile s, step s, predicted samples/s)], profile or None).
+
+  One row for the default program and one for each `Variant`; the programs run alternately, step by step,
+  so that the machine's drift from one minute to the next falls on all alike.
   """
   model, loss_fn, batch = task
   optimizer = state_lib.make_optimizer(1e-3, 1000, 10, 0.0, 1.0)
   conditioning = {name: batch[name][:1] for name in ("local", "excitation") if name in batch}
   params = model.init(jax.random.key(0), batch["codes"][:1, :-1], **conditioning)
   state = state_lib.create_state(params, optimizer, 0)
-  step = jax.jit(state_lib.make_train_step(loss_fn, optimizer, microbatches), donate_argnums=(0,))
   key = jax.random.key(0)
-  lowered = step.lower(state, batch, key)
-  compilations = [("default", lambda: lowered.compile())]
-  if xla_options:
-    names = " ".join(f"{name}={value}" for name, value in xla_options.items())
-    compilations.append((names, lambda: lowered.compile(compiler_options=xla_options)))
-  if xla_gradients:
-    def without_kernel():
-      with kernels.disabled():
-        return jax.jit(state_lib.make_train_step(loss_fn, optimizer, microbatches),
-                       donate_argnums=(0,)).lower(state, batch, key).compile()
-    compilations.append(("XLA dot gradients", without_kernel))
+
+  def compile_variant(variant):
+    step = state_lib.make_train_step(_frozen(loss_fn, variant.frozen) if variant.frozen else loss_fn,
+                                     optimizer, microbatches)
+    with kernels.disabled() if variant.xla_gradients else contextlib.nullcontext():
+      lowered = jax.jit(step, donate_argnums=(0,)).lower(state, batch, key)
+    return lowered.compile(compiler_options=variant.compiler_options or None)
+
+  compilations = [Variant("default"), *variants]
   programs, compile_times = [], []
-  for _, compile_program in compilations:
+  for variant in compilations:
     tic = time.perf_counter()
-    programs.append(compile_program())
+    programs.append(compile_variant(variant))
     compile_times.append(time.perf_counter() - tic)
   for program in programs:  # one warm-up step each
     state, metrics = program(state, batch, key)
@@ -143,8 +165,8 @@ def measure(task, microbatches, steps, profile=0, xla_options=None, xla_gradient
       jax.block_until_ready(metrics)
       timed.append(time.perf_counter() - tic)
   predicted = batch["codes"].shape[0] * (batch["codes"].shape[1] - model.receptive_field)
-  rows = [(variant, compile_s, float(np.median(timed)), predicted / float(np.median(timed)))
-          for (variant, _), compile_s, timed in zip(compilations, compile_times, times)]
+  rows = [(variant.label, compile_s, float(np.median(timed)), predicted / float(np.median(timed)))
+          for variant, compile_s, timed in zip(compilations, compile_times, times)]
   if profile:
     with tempfile.TemporaryDirectory(prefix="bench_wavenet_train_") as folder:
       with jax.profiler.trace(folder, create_perfetto_trace=True):
@@ -182,10 +204,17 @@ def main(argv):
                       help="also compile each step with this XLA debug option (repeatable) and time both programs "
                       "alternately, e.g. xla_cpu_experimental_ynn_fusion_type= (empty: no YNNPACK fusions)")
   parser.add_argument("--xla-gradients", action="store_true",
-                      help="also time each step with the dilated convolutions' weight gradients by XLA's dot "
+                      help="also time each step with the layers' weight gradients by XLA's dot "
                       "instead of the C++ kernel (kernels.dense), alternately in one process")
+  parser.add_argument("--gradient-ablation", action="store_true",
+                      help="also time each step without the layers' and without the head's weight gradients, "
+                      "alternately in one process: what computing them costs")
   args = parser.parse_args(argv)
   xla_options = _xla_options(args.xla_option)
+  variants = ([Variant(" ".join(f"{name}={value}" for name, value in xla_options.items()), xla_options)]
+              if xla_options else [])
+  variants += [Variant("XLA dot gradients", xla_gradients=True)] if args.xla_gradients else []
+  variants += list(ABLATIONS) if args.gradient_ablation else []
   if min(args.batches) < 1 or args.samples < 1 or args.steps < 1 or args.profile < 0:
     raise InputError("--batches, --samples and --steps must be at least 1, --profile at least 0")
   print(f"WaveNet 2x10 layers, residual 32, gate 32+32, skip 256, 256 classes; {jax.devices()[0].platform}, "
@@ -201,8 +230,7 @@ def main(argv):
       rows += [(f"{size} x {crop} ({name} config)", make_task, size, crop, groups)
                for groups in sorted({1, config.train.microbatches})]
   for label, make_task, size, samples, groups in rows:
-    timed, profiled = measure(make_task(size, samples), groups, args.steps, args.profile, xla_options,
-                              args.xla_gradients)
+    timed, profiled = measure(make_task(size, samples), groups, args.steps, args.profile, variants)
     for variant, compile_s, step_s, rate in timed:
       print(f"{label:>28} | {groups:12d} | {variant:>11} | {compile_s:9.1f} | {1000 * step_s:8.1f} | {rate:10.0f}",
             flush=True)
