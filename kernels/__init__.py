@@ -6,8 +6,8 @@ long contraction (all positions of a batch) and a narrow output, the shape
 XLA's CPU dot handles worst: about 50 GFLOP/s on a 2-core AVX-512 Xeon, a third
 of its rate on the same product untransposed. The WaveNet's 20 dilated
 convolutions take such a gradient each, [64, 64] over 16,000 rows at the
-standard size. `transposed_matmul.cc` computes it at 150-170 GFLOP/s there;
-`benchmarks/bench_wavenet_train.py --kernel-ablation` measures what that
+standard size. `transposed_matmul.cc` computes it at about 150-170 GFLOP/s there;
+`benchmarks/bench_wavenet_train.py --xla-gradients` measures what that
 saves in the whole training step.
 
 The library is compiled with the machine's g++ (`python -m kernels`, which

@@ -1,6 +1,6 @@
 // C = A^T B for float32 A [R, M] and B [R, N], row-major, with many rows R and a narrow N (16, 32 or 64):
 // the weight gradient of a position-wise product, which XLA's CPU dot runs at about a third of the rate
-// of the same product untransposed (benchmarks/bench_wavenet_train.py --kernel-ablation measures it).
+// of the same product untransposed (benchmarks/bench_wavenet_train.py --gradient-ablation measures its cost).
 //
 // Each thread takes a share of the rows. Within a block of rows that stays in cache, a tile of kRows
 // rows of C (NV vectors of 16 floats each) lives in registers while the block's rows stream past it:

@@ -12,9 +12,10 @@ adds a 1x1 projection of z to its input (residual path) and feeds another to
 the output (skip path).
 
 Layout chosen for speed on CPU: filter and gate of one layer are one matmul
-over the concatenated taps [x(t - (K-1)d), ..., x(t)], whose weight gradient
-runs in the C++ kernel of `kernels.dense`, and the skip projections of all
-layers are one matmul over the concatenated z.
+over the concatenated taps [x(t - (K-1)d), ..., x(t)], and the skip
+projections of all layers are one matmul over the concatenated z. The
+layers' products take their weight gradients from the C++ kernel of
+`kernels.dense`.
 
 `padding="valid"` (training) drops, layer by layer, the outputs whose receptive
 field would reach before the input: T inputs give T - receptive_field + 1
