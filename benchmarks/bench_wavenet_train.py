@@ -18,8 +18,8 @@ XLA's threads, so it can exceed the step's wall time). With --xla-option, each
 step is also compiled with those XLA debug options and the two programs run
 alternately, step by step, in one process: a comparison this machine's drift
 (20% from hour to hour) touches far less than two runs of the command. With
---xla-gradients, the same for the step whose dilated convolutions take their
-weight gradients from XLA's dot rather than the C++ kernel of `kernels.dense`;
+--xla-gradients, the same for the step whose layers take their weight
+gradients from XLA's dot rather than the C++ kernel of `kernels.dense`;
 with --gradient-ablation, the step without the layers' weight gradients and
 without the head's: their cost, which the profile cannot show, since XLA's
 matmuls run on worker threads and its trace holds only their launch.

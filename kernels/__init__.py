@@ -58,7 +58,8 @@ def build():
     raise RuntimeError(f"cannot run g++ ({error})") from None
   if done.returncode:
     os.remove(partial)
-    raise RuntimeError(f"g++ failed: {done.stderr.strip().splitlines()[-1] if done.stderr.strip() else done.returncode}")
+    last_line = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit status {done.returncode}"
+    raise RuntimeError(f"g++ failed: {last_line}")
   os.replace(partial, path)
   for stale in set(glob.glob(os.path.join(os.path.dirname(path), "_transposed_matmul_*.so"))) - {path}:
     with contextlib.suppress(OSError):  # Built from an earlier source; another process may remove it first.

@@ -1,13 +1,26 @@
-"""Builds the C++ kernel library: `python -m kernels` (install.sh runs it). One line and exit 2 if g++ fails."""
+"""Builds the C++ kernel library beside its source (install.sh runs this).
 
-import sys
+    python -m kernels
+
+Prints the library's path; if g++ is missing or fails, one line and exit 2.
+"""
+
+import argparse
 
 import kernels
+from common import cli
+from common.errors import InputError
 
-if __name__ == "__main__":
+
+def main(argv):
+  cli.ArgumentParser(prog="python -m kernels", description=__doc__,
+                     formatter_class=argparse.RawDescriptionHelpFormatter).parse_args(argv)
   try:
     print(f"kernels: {kernels.build()}")
   except RuntimeError as error:
-    print(f"kernels: could not build {kernels.SOURCE} ({error}): install g++ (apt-get install g++), then rerun",
-          file=sys.stderr)
-    sys.exit(2)
+    raise InputError(f"could not build {kernels.SOURCE} ({error}): "
+                     "install g++ (apt-get install g++), then rerun") from None
+
+
+if __name__ == "__main__":
+  cli.run(main)

@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 
 import kernels
+from common.errors import InputError
+from kernels import __main__ as build_command
 from wavenet import loss as loss_lib
 from wavenet.model import WaveNet
 
@@ -87,3 +89,16 @@ def test_without_a_compiler_the_product_is_xlas_with_one_warning(monkeypatch):
         "kernels: the C++ weight-gradient kernel is unavailable (cannot run g++ (no such file)); using XLA's dot"]
   finally:
     kernels.available.cache_clear()
+
+
+def test_the_build_command_refuses_a_flag_and_a_failed_build_in_one_line(monkeypatch, capsys):
+  build_command.main([])
+  assert capsys.readouterr().out.strip() == f"kernels: {kernels.library_path()}"
+  with pytest.raises(InputError, match=r"^unrecognized arguments: --bogus; see python -m kernels --help$"):
+    build_command.main(["--bogus"])
+  def failing():
+    raise RuntimeError("g++ failed: no such file")
+  monkeypatch.setattr(kernels, "build", failing)
+  with pytest.raises(InputError, match=r"\(g\+\+ failed: no such file\): install g\+\+ \(apt-get install g\+\+\), "
+                     r"then rerun$"):
+    build_command.main([])
