@@ -1,7 +1,7 @@
 """Training-step throughput of the standard WaveNet (2 x 10 layers, 32/32/256, 256 classes), and its profile.
 
     python -m benchmarks.bench_wavenet_train [--batches 1 2 4] [--samples 16000] [--steps 10] [--profile 12] \
-        [--no-config-batches] [--xla-option NAME=VALUE ...] [--xla-gradients] [--gradient-ablation]
+        [--no-config-batches] [--xla-option NAME=VALUE ...] [--without-kernels] [--gradient-ablation]
 
 Prints one table: compile time, step time and predicted samples per second per
 batch size, for a full AdamW step (forward, backward, update) on random codes.
@@ -18,11 +18,15 @@ XLA's threads, so it can exceed the step's wall time). With --xla-option, each
 step is also compiled with those XLA debug options and the two programs run
 alternately, step by step, in one process: a comparison this machine's drift
 (20% from hour to hour) touches far less than two runs of the command. With
---xla-gradients, the same for the step whose layers take their weight
-gradients from XLA's dot rather than the C++ kernel of `kernels.dense`;
-with --gradient-ablation, the step without the layers' weight gradients and
-without the head's: their cost, which the profile cannot show, since XLA's
-matmuls run on worker threads and its trace holds only their launch.
+--without-kernels, the same for the step traced without the C++ kernels
+(`kernels.disabled()`: XLA's dot for the layers' weight gradients, XLA's
+products for the head and its likelihood); with --gradient-ablation, the step
+without the layers' weight gradients and without the head's: their cost, which
+the profile cannot show, since XLA's matmuls run on worker threads and its
+trace holds only their launch. The last column counts the page faults per
+step (`kernels.retain_freed_memory` keeps them at 0; with
+ELECTRIC_BEATS_SYSTEM_MALLOC=1, glibc's defaults, each step faults its
+temporaries in anew).
 """
 
 import argparse
@@ -32,6 +36,7 @@ import glob
 import gzip
 import json
 import re
+import resource
 import tempfile
 import time
 from typing import NamedTuple
@@ -110,7 +115,7 @@ class Variant(NamedTuple):
   """A program timed beside the default step: another compilation, tracing or set of gradients."""
   label: str
   compiler_options: dict = {}  # XLA debug options for its compilation
-  xla_gradients: bool = False  # traced under kernels.disabled(): XLA's dot for the layers' weight gradients
+  without_kernels: bool = False  # traced under kernels.disabled(): XLA's own products instead of the C++ kernels
   frozen: tuple = ()  # parameters whose gradient is left out (stop_gradient): the difference is what it costs
 
 
@@ -129,7 +134,8 @@ def _frozen(loss_fn, names):
 
 
 def measure(task, microbatches, steps, profile=0, variants=()):
-  """`steps` AdamW steps on `task`: ([(label, compile s, step s, predicted samples/s)], profile or None).
+  """`steps` AdamW steps on `task`: ([(label, compile s, step s, predicted samples/s, page faults per step)],
+  profile or None).
 
   One row for the default program and one for each `Variant`; the programs run alternately, step by step,
   so that the machine's drift from one minute to the next falls on all alike.
@@ -144,7 +150,7 @@ def measure(task, microbatches, steps, profile=0, variants=()):
   def compile_variant(variant):
     step = state_lib.make_train_step(_frozen(loss_fn, variant.frozen) if variant.frozen else loss_fn,
                                      optimizer, microbatches)
-    with kernels.disabled() if variant.xla_gradients else contextlib.nullcontext():
+    with kernels.disabled() if variant.without_kernels else contextlib.nullcontext():
       lowered = jax.jit(step, donate_argnums=(0,)).lower(state, batch, key)
     return lowered.compile(compiler_options=variant.compiler_options or None)
 
@@ -157,16 +163,18 @@ def measure(task, microbatches, steps, profile=0, variants=()):
   for program in programs:  # one warm-up step each
     state, metrics = program(state, batch, key)
     jax.block_until_ready(metrics)
-  times = [[] for _ in programs]
+  times, faults = [[] for _ in programs], [[] for _ in programs]
   for _ in range(steps):
-    for program, timed in zip(programs, times):
-      tic = time.perf_counter()
+    for program, timed, faulted in zip(programs, times, faults):
+      faults_before, tic = resource.getrusage(resource.RUSAGE_SELF).ru_minflt, time.perf_counter()
       state, metrics = program(state, batch, key)
       jax.block_until_ready(metrics)
       timed.append(time.perf_counter() - tic)
+      faulted.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults_before)
   predicted = batch["codes"].shape[0] * (batch["codes"].shape[1] - model.receptive_field)
-  rows = [(variant.label, compile_s, float(np.median(timed)), predicted / float(np.median(timed)))
-          for variant, compile_s, timed in zip(compilations, compile_times, times)]
+  rows = [(variant.label, compile_s, float(np.median(timed)), predicted / float(np.median(timed)),
+           int(np.median(faulted)))
+          for variant, compile_s, timed, faulted in zip(compilations, compile_times, times, faults)]
   if profile:
     with tempfile.TemporaryDirectory(prefix="bench_wavenet_train_") as folder:
       with jax.profiler.trace(folder, create_perfetto_trace=True):
@@ -203,9 +211,9 @@ def main(argv):
   parser.add_argument("--xla-option", action="append", default=[], metavar="NAME=VALUE",
                       help="also compile each step with this XLA debug option (repeatable) and time both programs "
                       "alternately, e.g. xla_cpu_experimental_ynn_fusion_type= (empty: no YNNPACK fusions)")
-  parser.add_argument("--xla-gradients", action="store_true",
-                      help="also time each step with the layers' weight gradients by XLA's dot "
-                      "instead of the C++ kernel (kernels.dense), alternately in one process")
+  parser.add_argument("--without-kernels", action="store_true",
+                      help="also time each step without the C++ kernels (XLA's dot for the layers' weight "
+                      "gradients, XLA's products for the head), alternately in one process")
   parser.add_argument("--gradient-ablation", action="store_true",
                       help="also time each step without the layers' and without the head's weight gradients, "
                       "alternately in one process: what computing them costs")
@@ -213,14 +221,14 @@ def main(argv):
   xla_options = _xla_options(args.xla_option)
   variants = ([Variant(" ".join(f"{name}={value}" for name, value in xla_options.items()), xla_options)]
               if xla_options else [])
-  variants += [Variant("XLA dot gradients", xla_gradients=True)] if args.xla_gradients else []
+  variants += [Variant("XLA only", without_kernels=True)] if args.without_kernels else []
   variants += list(ABLATIONS) if args.gradient_ablation else []
   if min(args.batches) < 1 or args.samples < 1 or args.steps < 1 or args.profile < 0:
     raise InputError("--batches, --samples and --steps must be at least 1, --profile at least 0")
   print(f"WaveNet 2x10 layers, residual 32, gate 32+32, skip 256, 256 classes; {jax.devices()[0].platform}, "
         f"{jax.device_count()} device(s)")
   print(f"{'batch':>28} | {'microbatches':>12} | {'variant':>11} | {'compile s':>9} | {'step ms':>8} | "
-        f"{'samples/s':>10}")
+        f"{'samples/s':>10} | {'page faults':>11}")
   rows = [(f"{size} x {args.samples}", standard_task, size, args.samples, groups)
           for size in args.batches for groups in sorted({1, size})]
   if not args.no_config_batches:
@@ -231,9 +239,9 @@ def main(argv):
                for groups in sorted({1, config.train.microbatches})]
   for label, make_task, size, samples, groups in rows:
     timed, profiled = measure(make_task(size, samples), groups, args.steps, args.profile, variants)
-    for variant, compile_s, step_s, rate in timed:
-      print(f"{label:>28} | {groups:12d} | {variant:>11} | {compile_s:9.1f} | {1000 * step_s:8.1f} | {rate:10.0f}",
-            flush=True)
+    for variant, compile_s, step_s, rate, faults in timed:
+      print(f"{label:>28} | {groups:12d} | {variant:>11} | {compile_s:9.1f} | {1000 * step_s:8.1f} | {rate:10.0f} | "
+            f"{faults:11d}", flush=True)
     if profiled:
       print_profile(*profiled, args.profile)
 

@@ -1,20 +1,30 @@
-"""A position-wise product whose weight gradient runs in a small C++ kernel on CPU.
+"""Small C++ kernels, XLA custom calls on CPU, for the products XLA's CPU backend runs worst.
 
-`dense(x, w)` is `x @ w` for x [..., K] and w [K, N]. Its gradient with
-respect to w, x^T g summed over every leading position, is a product with a
-long contraction (all positions of a batch) and a narrow output, the shape
-XLA's CPU dot handles worst: about 50 GFLOP/s on a 2-core AVX-512 Xeon, a third
-of its rate on the same product untransposed. The WaveNet's 20 dilated
-convolutions take such a gradient each, [64, 64] over 16,000 rows at the
-standard size. `transposed_matmul.cc` computes it at about 150-170 GFLOP/s there;
-`benchmarks/bench_wavenet_train.py --xla-gradients` measures what that
-saves in the whole training step.
+- `dense(x, w)` is `x @ w` for x [..., K] and w [K, N]. Its gradient with
+  respect to w, x^T g summed over every leading position, is a product with
+  a long contraction (all positions of a batch) and a narrow output, the shape
+  XLA's CPU dot handles worst: about 50 GFLOP/s on a 2-core AVX-512 Xeon, a
+  third of its rate on the same product untransposed. The WaveNet's 20 dilated
+  convolutions take such a gradient each, [64, 64] over 16,000 rows at the
+  standard size. `transposed_matmul.cc` computes it at about 150-170 GFLOP/s.
+- `relu_mlp_log_prob(x, layers, labels)` is the log-likelihood of integer
+  labels under a softmax over `relu_mlp(x, layers)`: the WaveNet's output head
+  and its loss. XLA runs it, forward and backward, as separate products whose
+  [R, 256] intermediates go through memory; `relu_mlp_log_prob.cc` runs every
+  product of a chunk of rows while they are in cache.
+
+`benchmarks/bench_wavenet_train.py --without-kernels` measures what the kernels
+save in the whole training step.
+
+Importing this package also keeps the memory XLA frees for the next step
+(`retain_freed_memory`): glibc's defaults hand a training step's large
+temporaries back to the OS, and the next step takes them again, page by page.
 
 The library is compiled with the machine's g++ (`python -m kernels`, which
-install.sh runs; otherwise on first use) beside this file, named by a hash
-of its source and flags, so an edit rebuilds it. Where it cannot be built or
-loaded, or off CPU, or for an output width it does not take, the gradient is
-XLA's own dot: the same numbers to float32 rounding.
+install.sh runs; otherwise on first use) beside the sources, named by a hash
+of them and the flags, so an edit rebuilds it. Where it cannot be built or
+loaded, or off CPU, or for shapes a kernel does not take, the computation is
+XLA's own: the same numbers to float32 rounding.
 """
 
 import contextlib
@@ -30,17 +40,26 @@ import warnings
 import jax
 import jax.numpy as jnp
 
-SOURCE = os.path.join(os.path.dirname(__file__), "transposed_matmul.cc")
+_FOLDER = os.path.dirname(__file__)
+SOURCES = tuple(os.path.join(_FOLDER, name) for name in ("transposed_matmul.cc", "relu_mlp_log_prob.cc"))
+_HEADERS = tuple(os.path.join(_FOLDER, name) for name in ("gemm.h", "threads.h"))
 _FLAGS = ("-O3", "-march=native", "-std=c++17", "-shared", "-fPIC", "-w")
-_TARGET = "electric_beats_transposed_matmul"
-_WIDTHS = (16, 32, 64)  # output widths N the kernel takes
+_TARGETS = {  # XLA custom-call name: the library's handler symbol
+    "electric_beats_transposed_matmul": "TransposedMatmulHandler",
+    "electric_beats_relu_mlp_log_prob_forward": "ReluMlpLogProbForward",
+    "electric_beats_relu_mlp_log_prob_backward": "ReluMlpLogProbBackward",
+}
+_TRANSPOSED_MATMUL, _HEAD_FORWARD, _HEAD_BACKWARD = _TARGETS
+_WIDTHS = (16, 32, 64)  # output widths N the transposed product takes
 
 
 def library_path():
-  """Where the library for the current source and flags lives."""
-  with open(SOURCE, "rb") as file:
-    digest = hashlib.sha256(file.read() + " ".join(_FLAGS).encode()).hexdigest()[:12]
-  return os.path.join(os.path.dirname(__file__), f"_transposed_matmul_{digest}.so")
+  """Where the library for the current sources and flags lives."""
+  digest = hashlib.sha256(" ".join(_FLAGS).encode())
+  for path in SOURCES + _HEADERS:
+    with open(path, "rb") as file:
+      digest.update(file.read())
+  return os.path.join(_FOLDER, f"_kernels_{digest.hexdigest()[:12]}.so")
 
 
 def build():
@@ -48,9 +67,9 @@ def build():
   path = library_path()
   if os.path.exists(path):
     return path
-  handle, partial = tempfile.mkstemp(suffix=".so", dir=os.path.dirname(path))  # Atomic: concurrent builds race safely.
+  handle, partial = tempfile.mkstemp(suffix=".so", dir=_FOLDER)  # Atomic: concurrent builds race safely.
   os.close(handle)
-  command = ["g++", *_FLAGS, f"-I{jax.ffi.include_dir()}", SOURCE, "-o", partial, "-lpthread"]
+  command = ["g++", *_FLAGS, f"-I{jax.ffi.include_dir()}", *SOURCES, "-o", partial, "-lpthread"]
   try:
     done = subprocess.run(command, capture_output=True, text=True)
   except OSError as error:
@@ -61,7 +80,7 @@ def build():
     last_line = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit status {done.returncode}"
     raise RuntimeError(f"g++ failed: {last_line}")
   os.replace(partial, path)
-  for stale in set(glob.glob(os.path.join(os.path.dirname(path), "_transposed_matmul_*.so"))) - {path}:
+  for stale in set(glob.glob(os.path.join(_FOLDER, "_kernels_*.so"))) - {path}:
     with contextlib.suppress(OSError):  # Built from an earlier source; another process may remove it first.
       os.remove(stale)
   return path
@@ -69,22 +88,46 @@ def build():
 
 @functools.cache
 def available():
-  """Whether the kernel is registered with XLA for CPU (built and loaded on the first call)."""
+  """Whether the kernels are registered with XLA for CPU (built and loaded on the first call)."""
   try:
     library = ctypes.cdll.LoadLibrary(build())
   except (RuntimeError, OSError) as error:
-    warnings.warn(f"kernels: the C++ weight-gradient kernel is unavailable ({error}); using XLA's dot")
+    warnings.warn(f"kernels: the C++ kernels are unavailable ({error}); using XLA's own products")
     return False
-  jax.ffi.register_ffi_target(_TARGET, jax.ffi.pycapsule(library.TransposedMatmulHandler), platform="cpu")
+  for target, symbol in _TARGETS.items():
+    jax.ffi.register_ffi_target(target, jax.ffi.pycapsule(getattr(library, symbol)), platform="cpu")
   return True
 
 
+_MALLOC_OPTIONS = ((-8, 1), (-4, 0), (-1, 2 ** 31 - 1))  # glibc mallopt: M_ARENA_MAX 1, M_MMAP_MAX 0, M_TRIM_THRESHOLD
+
+
+def retain_freed_memory():
+  """Makes glibc keep freed memory for reuse: returns whether it could (not on another libc, or when disabled).
+
+  XLA's CPU runtime allocates a step's temporaries anew at each step and frees
+  them after it. glibc serves blocks that large with mmap, or from per-thread
+  arenas that it trims, so each step faults every page of them in again: 86,000
+  page faults (340 MB) per training step of the standard WaveNet at
+  1 x 16,000, about a fifth of its time (benchmarks/bench_wavenet_train.py
+  prints the faults per step). One arena that grows by brk and is never trimmed
+  reuses the pages instead; the process keeps its peak memory. Threads made
+  before this call keep their own arenas, so it runs when this package is first
+  imported. ELECTRIC_BEATS_SYSTEM_MALLOC=1 keeps glibc's defaults.
+  """
+  if os.environ.get("ELECTRIC_BEATS_SYSTEM_MALLOC") == "1":
+    return False
+  mallopt = getattr(ctypes.CDLL(None), "mallopt", None)
+  return bool(mallopt) and all(mallopt(option, value) == 1 for option, value in _MALLOC_OPTIONS)
+
+
+retain_freed_memory()
 _disabled = False
 
 
 @contextlib.contextmanager
 def disabled():
-  """Within this block, functions traced take their weight gradients from XLA's dot (to compare the two)."""
+  """Within this block, functions traced use XLA's own products instead of the kernels (to compare the two)."""
   global _disabled
   before, _disabled = _disabled, True
   try:
@@ -99,7 +142,7 @@ def transposed_matmul(a, b):
   if (_disabled or b.shape[-1] not in _WIDTHS or a.dtype != jnp.float32 or b.dtype != jnp.float32
       or not available()):
     return xla(a, b)
-  kernel = jax.ffi.ffi_call(_TARGET, jax.ShapeDtypeStruct((a.shape[1], b.shape[1]), jnp.float32),
+  kernel = jax.ffi.ffi_call(_TRANSPOSED_MATMUL, jax.ShapeDtypeStruct((a.shape[1], b.shape[1]), jnp.float32),
                             vmap_method="sequential")
   return jax.lax.platform_dependent(a, b, cpu=kernel, default=xla)
 
@@ -120,3 +163,60 @@ def _dense_backward(residuals, g):
 
 
 dense.defvjp(_dense_forward, _dense_backward)
+
+
+def relu_mlp(x, layers):
+  """x [..., K] through dense layers [(w [K, C], b [C]), ...] with a ReLU after all but the last -> [..., N]."""
+  for index, (kernel, bias) in enumerate(layers):
+    if index:
+      x = jax.nn.relu(x)
+    x = x @ kernel + bias
+  return x
+
+
+def relu_mlp_log_prob(x, layers, labels):
+  """log softmax(relu_mlp(x, layers))[labels]: x [..., K], three layers, labels [...] int -> [...] float32.
+
+  The fused kernel on CPU where every width is a multiple of 16, else the
+  same through XLA (`relu_mlp` and a log-softmax).
+  """
+  widths = [x.shape[-1]] + [kernel.shape[-1] for kernel, _ in layers]
+  arrays = [x] + [array for layer in layers for array in layer]
+  if (_disabled or len(layers) != 3 or any(width % 16 for width in widths) or jax.default_backend() != "cpu"
+      or any(array.dtype != jnp.float32 for array in arrays) or not available()):
+    logits = relu_mlp(x, layers)
+    return jnp.take_along_axis(jax.nn.log_softmax(logits), labels[..., None].astype(jnp.int32), axis=-1)[..., 0]
+  (w1, b1), (w2, b2), (w3, b3) = layers
+  flat = _fused_log_prob(x.reshape(-1, x.shape[-1]), w1, b1, w2, b2, w3, b3, labels.reshape(-1).astype(jnp.int32))
+  return flat.reshape(labels.shape)
+
+
+def _head_forward_call(x, w1, b1, w2, b2, w3, b3, labels):
+  """The forward kernel: -> (log_prob [R], relu'd hidden activations [R, C] and [R, D], softmax [R, V])."""
+  rows = x.shape[0]
+  shapes = [(rows,), (rows, w1.shape[1]), (rows, w2.shape[1]), (rows, w3.shape[1])]
+  call = jax.ffi.ffi_call(_HEAD_FORWARD, [jax.ShapeDtypeStruct(shape, jnp.float32) for shape in shapes],
+                          vmap_method="sequential")
+  return call(x, w1, b1, w2, b2, w3, b3, labels)
+
+
+@jax.custom_vjp
+def _fused_log_prob(x, w1, b1, w2, b2, w3, b3, labels):
+  return _head_forward_call(x, w1, b1, w2, b2, w3, b3, labels)[0]
+
+
+def _fused_forward(x, w1, b1, w2, b2, w3, b3, labels):
+  log_prob, h1, h2, probs = _head_forward_call(x, w1, b1, w2, b2, w3, b3, labels)
+  return log_prob, (x, w1, w2, w3, h1, h2, probs, labels)
+
+
+def _fused_backward(residuals, cotangent):
+  x, w1, w2, w3, h1, h2, probs, labels = residuals
+  shapes = [x.shape, w1.shape, w1.shape[1:], w2.shape, w2.shape[1:], w3.shape, w3.shape[1:]]
+  call = jax.ffi.ffi_call(_HEAD_BACKWARD, [jax.ShapeDtypeStruct(shape, jnp.float32) for shape in shapes],
+                          vmap_method="sequential")
+  dx, dw1, db1, dw2, db2, dw3, db3 = call(x, w1.T, w2.T, w3.T, h1, h2, probs, labels, cotangent)
+  return dx, dw1, db1, dw2, db2, dw3, db3, None
+
+
+_fused_log_prob.defvjp(_fused_forward, _fused_backward)

@@ -1,4 +1,4 @@
-"""Builds the C++ kernel library beside its source (install.sh runs this).
+"""Builds the C++ kernels library beside its source (install.sh runs this).
 
     python -m kernels
 
@@ -6,6 +6,7 @@ Prints the library's path; if g++ is missing or fails, one line and exit 2.
 """
 
 import argparse
+import os
 
 import kernels
 from common import cli
@@ -18,7 +19,7 @@ def main(argv):
   try:
     print(f"kernels: {kernels.build()}")
   except RuntimeError as error:
-    raise InputError(f"could not build {kernels.SOURCE} ({error}): "
+    raise InputError(f"could not build the kernels in {os.path.dirname(kernels.SOURCES[0])} ({error}): "
                      "install g++ (apt-get install g++), then rerun") from None
 
 

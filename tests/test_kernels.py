@@ -1,5 +1,8 @@
-"""The C++ weight-gradient kernel: its product against float64, its gradient against XLA's, its fallback."""
+"""The C++ kernels: their products and likelihood against float64, their gradients against XLA's, their fallback."""
 
+import os
+import subprocess
+import sys
 import warnings
 
 import jax
@@ -22,7 +25,7 @@ def _matrices(rows, m, n, seed=0):
 def test_the_kernel_is_built_and_is_what_the_product_runs_on_cpu():
   assert kernels.available()
   a, b = _matrices(700, 64, 64)
-  assert kernels._TARGET in jax.jit(kernels.transposed_matmul).lower(a, b).as_text()
+  assert kernels._TRANSPOSED_MATMUL in jax.jit(kernels.transposed_matmul).lower(a, b).as_text()
 
 
 # Rows: under one block, a ragged last block, one share (under 8 blocks) and several shares with a ragged end;
@@ -38,9 +41,9 @@ def test_the_product_equals_float64_to_float32_rounding(rows, m, n):
 
 def test_a_width_the_kernel_does_not_take_and_a_disabled_kernel_are_xlas_dot():
   a, b = _matrices(600, 8, 48)
-  assert kernels._TARGET not in jax.jit(kernels.transposed_matmul).lower(a, b).as_text()
+  assert kernels._TRANSPOSED_MATMUL not in jax.jit(kernels.transposed_matmul).lower(a, b).as_text()
   with kernels.disabled():
-    assert kernels._TARGET not in jax.jit(kernels.transposed_matmul).lower(*_matrices(600, 8, 64)).as_text()
+    assert kernels._TRANSPOSED_MATMUL not in jax.jit(kernels.transposed_matmul).lower(*_matrices(600, 8, 64)).as_text()
   np.testing.assert_allclose(kernels.transposed_matmul(a, b), a.T @ b, rtol=1e-6, atol=1e-5)
 
 
@@ -55,6 +58,74 @@ def test_dense_has_the_value_and_both_gradients_of_a_matmul():
   assert float(value) == pytest.approx(float(plain_value), rel=1e-6)
   for grad, plain in zip(grads, plain_grads):
     np.testing.assert_allclose(grad, plain, rtol=2e-5, atol=2e-5 * float(jnp.abs(plain).max()))
+
+
+def _head(rows, k, c, d, v, seed=3):
+  """Gated activations x [rows, k], the head's three layers, labels [rows]: unit-scale pre-activations."""
+  rng = np.random.default_rng(seed)
+  normal = lambda *shape, scale=1.0: jnp.asarray(rng.normal(size=shape) * scale, jnp.float32)
+  layers = [(normal(k, c, scale=k ** -0.5), normal(c, scale=0.3)), (normal(c, d, scale=(c / 2) ** -0.5), normal(d, scale=0.3)),
+            (normal(d, v, scale=3 * (d / 2) ** -0.5), normal(v))]
+  return normal(rows, k), layers, jnp.asarray(rng.integers(0, v, rows), jnp.int32)
+
+
+def _head_program(x, layers, labels):
+  loss = lambda x, layers: kernels.relu_mlp_log_prob(x, layers, labels).sum()
+  return jax.jit(jax.value_and_grad(loss, argnums=(0, 1))).lower(x, layers).as_text()
+
+
+def _reference_log_prob(x, layers, labels):
+  """The head's log-likelihood in float64 numpy, and the ReLU masks of its two hidden layers."""
+  h = np.asarray(x, np.float64)
+  masks = []
+  for index, (kernel, bias) in enumerate(layers):
+    if index:
+      masks.append(h > 0)
+      h = np.maximum(h, 0)
+    h = h @ np.asarray(kernel, np.float64) + np.asarray(bias, np.float64)
+  top = h.max(axis=-1, keepdims=True)
+  log_softmax = h - top - np.log(np.exp(h - top).sum(axis=-1, keepdims=True))
+  return np.take_along_axis(log_softmax, np.asarray(labels)[:, None], axis=-1)[:, 0], masks
+
+
+# Rows: under one chunk of 96; one share with a ragged chunk; two shares (one per core) with a ragged end.
+# Widths: whole 64-wide register tiles, and 16- and 32-wide ones.
+@pytest.mark.parametrize("rows, k, c, d, v", [(5, 64, 64, 64, 64), (300, 48, 32, 16, 80), (1001, 640, 256, 128, 256)])
+def test_the_fused_head_has_the_log_likelihood_and_gradients_of_xlas(rows, k, c, d, v):
+  x, layers, labels = _head(rows, k, c, d, v)
+  assert kernels._HEAD_FORWARD in _head_program(x, layers, labels)
+  assert kernels._HEAD_BACKWARD in _head_program(x, layers, labels)
+  weights = jnp.asarray(np.random.default_rng(4).uniform(0.5, 2.0, rows), jnp.float32)  # a cotangent per row
+  loss = lambda x, layers: jnp.sum(kernels.relu_mlp_log_prob(x, layers, labels) * weights)
+  log_prob = kernels.relu_mlp_log_prob(x, layers, labels)
+  exact, masks = _reference_log_prob(x, layers, labels)
+  np.testing.assert_allclose(log_prob, exact, rtol=1e-5, atol=1e-5)
+  grads = jax.grad(loss, argnums=(0, 1))(x, layers)
+  with kernels.disabled():
+    assert kernels._HEAD_FORWARD not in _head_program(x, layers, labels)
+    plain_grads = jax.grad(loss, argnums=(0, 1))(x, layers)
+  for grad, plain in zip(jax.tree.leaves(grads), jax.tree.leaves(plain_grads)):
+    np.testing.assert_allclose(grad, plain, rtol=1e-4, atol=1e-5 * float(jnp.abs(plain).max()))
+  assert all(0.2 < mask.mean() < 0.8 for mask in masks)  # Both ReLUs pass and stop gradient.
+
+
+def test_the_fused_head_is_exact_where_the_softmax_underflows_and_gives_nan_for_an_unknown_label():
+  x, layers, labels = _head(200, 32, 16, 16, 32)
+  (w1, b1), (w2, b2), (w3, b3) = layers
+  layers = [(w1, b1), (w2, b2), (w3 * 60.0, b3)]  # logits spread over hundreds of nats: most exp(l - max) are 0
+  log_prob = np.asarray(kernels.relu_mlp_log_prob(x, layers, labels))
+  exact, _ = _reference_log_prob(x, layers, labels)
+  assert exact.min() < -200
+  np.testing.assert_allclose(log_prob, exact, rtol=1e-5, atol=1e-3)
+  outside = kernels.relu_mlp_log_prob(x[:2], layers, jnp.array([32, -1], jnp.int32))
+  assert np.isnan(np.asarray(outside)).all()
+
+
+def test_the_fused_head_leaves_widths_off_the_16_grid_to_xla():
+  x, layers, labels = _head(50, 24, 16, 16, 16)
+  assert kernels._HEAD_FORWARD not in _head_program(x, layers, labels)
+  np.testing.assert_allclose(kernels.relu_mlp_log_prob(x, layers, labels), _reference_log_prob(x, layers, labels)[0],
+                             rtol=1e-5, atol=1e-5)
 
 
 def test_the_wavenet_gradient_is_xlas_to_float32_rounding():
@@ -83,10 +154,12 @@ def test_without_a_compiler_the_product_is_xlas_with_one_warning(monkeypatch):
     with warnings.catch_warnings(record=True) as caught:
       warnings.simplefilter("always")
       a, b = _matrices(600, 64, 64)
-      assert kernels._TARGET not in jax.jit(kernels.transposed_matmul).lower(a, b).as_text()
+      assert kernels._TRANSPOSED_MATMUL not in jax.jit(kernels.transposed_matmul).lower(a, b).as_text()
       kernels.transposed_matmul(a, b)
+      x, layers, labels = _head(100, 32, 16, 16, 16)
+      assert kernels._HEAD_FORWARD not in _head_program(x, layers, labels)
     assert [str(w.message) for w in caught] == [
-        "kernels: the C++ weight-gradient kernel is unavailable (cannot run g++ (no such file)); using XLA's dot"]
+        "kernels: the C++ kernels are unavailable (cannot run g++ (no such file)); using XLA's own products"]
   finally:
     kernels.available.cache_clear()
 
@@ -102,3 +175,30 @@ def test_the_build_command_refuses_a_flag_and_a_failed_build_in_one_line(monkeyp
   with pytest.raises(InputError, match=r"\(g\+\+ failed: no such file\): install g\+\+ \(apt-get install g\+\+\), "
                      r"then rerun$"):
     build_command.main([])
+
+
+@pytest.mark.slow
+def test_a_second_step_reuses_the_first_steps_memory_without_page_faults():
+  # A fresh process, so that the package is imported before XLA starts its threads, as in every command.
+  script = """
+import resource
+import jax
+import jax.numpy as jnp
+import kernels
+step = jax.jit(lambda x: jnp.sum(jnp.tanh(x @ x.T) @ x))  # temporaries of 64 MB, beyond glibc's mmap threshold
+x = jnp.ones((4096, 1024), jnp.float32)
+faults = []
+for _ in range(3):
+  before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+  step(x).block_until_ready()
+  faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+print(faults[-1], kernels.retain_freed_memory())
+"""
+  counts = {}
+  for system in ("0", "1"):
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                          env=dict(os.environ, ELECTRIC_BEATS_SYSTEM_MALLOC=system))
+    assert done.returncode == 0, done.stderr[-2000:]
+    counts[system] = done.stdout.split()
+  assert counts["1"][1] == "False" and int(counts["1"][0]) > 4_000  # glibc's defaults fault 33 MB in anew
+  assert counts["0"][1] == "True" and int(counts["0"][0]) < 100

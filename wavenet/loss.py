@@ -1,9 +1,6 @@
 """Likelihood of audio under the WaveNet: the training objective."""
 
 import jax.numpy as jnp
-import optax
-
-from wavenet import mixture
 
 
 def log_probs(model, params, inputs, codes, global_ids=None, global_vector=None, local=None, excitation=None):
@@ -22,12 +19,8 @@ def log_probs(model, params, inputs, codes, global_ids=None, global_vector=None,
   Returns:
     [B, T - receptive_field] float32 log-probabilities in nats.
   """
-  head = model.apply(params, inputs[:, :-1], global_ids, global_vector, local, padding="valid",
-                     excitation=excitation).head
-  targets = codes[:, model.receptive_field:]
-  if model.output_kind == "mixture":
-    return mixture.log_prob(head, targets, model.num_classes)
-  return -optax.softmax_cross_entropy_with_integer_labels(head, targets)
+  return model.apply(params, inputs[:, :-1], global_ids, global_vector, local, padding="valid",
+                     excitation=excitation, targets=codes[:, model.receptive_field:]).log_prob
 
 
 def make_loss_fn(model, global_names=()):

@@ -15,7 +15,8 @@ Layout chosen for speed on CPU: filter and gate of one layer are one matmul
 over the concatenated taps [x(t - (K-1)d), ..., x(t)], and the skip
 projections of all layers are one matmul over the concatenated z. The
 layers' products take their weight gradients from the C++ kernel of
-`kernels.dense`.
+`kernels.dense`; given targets, the head and its softmax likelihood are one
+fused C++ kernel (`kernels.relu_mlp_log_prob`).
 
 `padding="valid"` (training) drops, layer by layer, the outputs whose receptive
 field would reach before the input: T inputs give T - receptive_field + 1
@@ -42,18 +43,23 @@ import numpy as np
 
 import kernels
 from dsp import mulaw
+from wavenet import mixture
 
 
 class WaveNetOutput(NamedTuple):
   """What the forward pass returns.
 
   head: [batch, time_out, num_classes] logits, or [batch, time_out, 3M]
-    mixture parameters when output_kind == "mixture".
+    mixture parameters when output_kind == "mixture"; None when a categorical
+    WaveNet was given targets (its fused likelihood never forms the logits).
   activations: per residual layer, [batch, time_l, residual_channels], the
     residual stream after that layer; empty unless asked for.
+  log_prob: [batch, time_out] log-probabilities of the targets in nats, or
+    None when none were given.
   """
-  head: jax.Array
+  head: jax.Array | None
   activations: tuple = ()
+  log_prob: jax.Array | None = None
 
 
 def _normal(fan_in):
@@ -184,12 +190,15 @@ class WaveNet(nn.Module):
       self.excitation_kernel = self.param("excitation_kernel", _normal(self.excitation_channels),
                                           (self.excitation_channels, residual))
 
+  def head_layers(self):
+    """The output head's dense layers: skip projection, hidden 1x1, output 1x1, with a ReLU between each."""
+    return [(self.skip_kernel, self.skip_bias), (self.hidden_kernel, self.hidden_bias),
+            (self.output_kernel, self.output_bias)]
+
   def head(self, gates):
     """The output head of the concatenated gated activations of every layer [..., num_layers * gate_channels]:
     skip projection, ReLU, hidden 1x1, ReLU, output 1x1 -> [..., head_size]."""
-    skip = gates @ self.skip_kernel + self.skip_bias
-    hidden = jax.nn.relu(jax.nn.relu(skip) @ self.hidden_kernel + self.hidden_bias)
-    return hidden @ self.output_kernel + self.output_bias
+    return kernels.relu_mlp(gates, self.head_layers())
 
   def step_weights(self):
     """The `StepWeights` of these parameters (call once, outside the loop that calls `step`)."""
@@ -318,7 +327,7 @@ class WaveNet(nn.Module):
     return upsampled[:, :length]
 
   def __call__(self, inputs, global_ids=None, global_vector=None, local=None, padding="valid",
-               return_activations=False, excitation=None):
+               return_activations=False, excitation=None, targets=None):
     """Teacher-forced forward pass.
 
     Args:
@@ -333,6 +342,8 @@ class WaveNet(nn.Module):
         excitation[:, i] belongs to the sample predicted at position i (the
         one after input i), and joins the input projection there, so every
         dilated convolution sees the source's recent past and present.
+      targets: [B, time_out] int32 codes whose log-probabilities to return,
+        head[:, i]'s target at i.
 
     Returns:
       WaveNetOutput; head[:, i] predicts the sample after the input at
@@ -362,8 +373,16 @@ class WaveNet(nn.Module):
         x = x[:, x.shape[1] - z.shape[1]:] + kernels.dense(z, self.residual_kernel[layer]) + self.residual_bias[layer]
         activations.append(x)
     time_out = gates[-1].shape[1]
-    head = self.head(jnp.concatenate([z[:, z.shape[1] - time_out:] for z in gates], axis=-1))
-    return WaveNetOutput(head, tuple(activations) if return_activations else ())
+    gates = jnp.concatenate([z[:, z.shape[1] - time_out:] for z in gates], axis=-1)
+    activations = tuple(activations) if return_activations else ()
+    if targets is None:
+      return WaveNetOutput(self.head(gates), activations)
+    if targets.shape != (batch, time_out):
+      raise ValueError(f"targets are {targets.shape}, the outputs [{batch}, {time_out}]")
+    if self.output_kind == "mixture":
+      head = self.head(gates)
+      return WaveNetOutput(head, activations, mixture.log_prob(head, targets, self.num_classes))
+    return WaveNetOutput(None, activations, kernels.relu_mlp_log_prob(gates, self.head_layers(), targets))
 
 
 def _causal_conv_flat(x, kernel, taps, dilation, causal):
