@@ -88,8 +88,8 @@ void Softmax(float* logits, const float* bias, const int32_t* labels, float* log
       Store(row + j, e);
       total += e;
     }
-    log_prob[i] = known ? label_logit - max - std::log(Sum(total)) : std::numeric_limits<float>::quiet_NaN();
     const float sum = Sum(total);
+    log_prob[i] = known ? label_logit - max - std::log(sum) : std::numeric_limits<float>::quiet_NaN();
     for (int64_t j = 0; j < v; j += kLanes) Store(row + j, Load(row + j) / sum);
   }
 }
