@@ -32,7 +32,6 @@ using Vector = ffi::Buffer<ffi::F32, 1>;
 using Labels = ffi::Buffer<ffi::S32, 1>;
 
 constexpr int64_t kChunkRows = 96;  // rows whose products run together: 96 x (K + C + D + V) floats in cache
-constexpr int64_t kDepthBlock = 256;  // depth of the forward-shaped products per pass over C's tile
 
 // exp(x) for x <= 0, within 2 ulp (Cephes' expf polynomial): exp(r) 2^n with n = round(x / ln 2).
 inline Vec ExpNonPositive(Vec x) {
@@ -107,11 +106,11 @@ ffi::Error Forward(Matrix x, Matrix w1, Vector b1, Matrix w2, Vector b2, Matrix 
     for (int64_t r = r0; r < r1; r += kChunkRows) {
       const int64_t n = std::min(kChunkRows, r1 - r);
       float *y1 = h1->typed_data() + r * c, *y2 = h2->typed_data() + r * d, *p = probs->typed_data() + r * v;
-      ProductOfWidth(x.typed_data() + r * k, k, 1, w1.typed_data(), c, y1, c, n, k, c, false, kDepthBlock);
+      ProductOfWidth(x.typed_data() + r * k, k, 1, w1.typed_data(), c, y1, c, n, k, c, false);
       AddBiasRelu(y1, b1.typed_data(), n, c);
-      ProductOfWidth(y1, c, 1, w2.typed_data(), d, y2, d, n, c, d, false, kDepthBlock);
+      ProductOfWidth(y1, c, 1, w2.typed_data(), d, y2, d, n, c, d, false);
       AddBiasRelu(y2, b2.typed_data(), n, d);
-      ProductOfWidth(y2, d, 1, w3.typed_data(), v, p, v, n, d, v, false, kDepthBlock);
+      ProductOfWidth(y2, d, 1, w3.typed_data(), v, p, v, n, d, v, false);
       Softmax(p, b3.typed_data(), labels.typed_data() + r, log_prob->typed_data() + r, n, v);
     }
   });
@@ -175,14 +174,14 @@ ffi::Error Backward(Matrix x, Matrix w1t, Matrix w2t, Matrix w3t, Matrix h1, Mat
         if (label >= 0 && label < v) dlogits[i * v + label] += g;
       }
       MaskAndSum(dlogits.data(), nullptr, own.b3, n, v);
-      ProductOfWidth(y2, 1, d, dlogits.data(), v, own.w3, v, d, n, v, true, kChunkRows);
-      ProductOfWidth(dlogits.data(), v, 1, w3t.typed_data(), d, dy2.data(), d, n, v, d, false, kDepthBlock);
+      ProductOfWidth(y2, 1, d, dlogits.data(), v, own.w3, v, d, n, v, true);
+      ProductOfWidth(dlogits.data(), v, 1, w3t.typed_data(), d, dy2.data(), d, n, v, d, false);
       MaskAndSum(dy2.data(), y2, own.b2, n, d);
-      ProductOfWidth(y1, 1, c, dy2.data(), d, own.w2, d, c, n, d, true, kChunkRows);
-      ProductOfWidth(dy2.data(), d, 1, w2t.typed_data(), c, dy1.data(), c, n, d, c, false, kDepthBlock);
+      ProductOfWidth(y1, 1, c, dy2.data(), d, own.w2, d, c, n, d, true);
+      ProductOfWidth(dy2.data(), d, 1, w2t.typed_data(), c, dy1.data(), c, n, d, c, false);
       MaskAndSum(dy1.data(), y1, own.b1, n, c);
-      ProductOfWidth(x_r, 1, k, dy1.data(), c, own.w1, c, k, n, c, true, kChunkRows);
-      ProductOfWidth(dy1.data(), c, 1, w1t.typed_data(), k, dx->typed_data() + r * k, k, n, c, k, false, kDepthBlock);
+      ProductOfWidth(x_r, 1, k, dy1.data(), c, own.w1, c, k, n, c, true);
+      ProductOfWidth(dy1.data(), c, 1, w1t.typed_data(), k, dx->typed_data() + r * k, k, n, c, k, false);
     }
   });
   for (const auto& buffer : partial) {

@@ -14,12 +14,12 @@ namespace {
 
 namespace ffi = xla::ffi;
 using Matrix = ffi::Buffer<ffi::F32, 2>;  // row-major float32 [rows, columns]
-constexpr int64_t kBlockRows = 512;  // rows of A and B per cache block: 512 x (M + N) floats
+constexpr int64_t kBlockRows = 512;  // share granularity: each share a whole number of 512 rows
 
 // c [M, N] = the product over rows [r0, r1).
 void ProductOfRows(const float* a, const float* b, float* c, int64_t r0, int64_t r1, int64_t m, int64_t n) {
   std::fill(c, c + m * n, 0.0f);
-  kernels::ProductOfWidth(a + r0 * m, 1, m, b + r0 * n, n, c, n, m, r1 - r0, n, true, kBlockRows);
+  kernels::ProductOfWidth(a + r0 * m, 1, m, b + r0 * n, n, c, n, m, r1 - r0, n, true);
 }
 
 ffi::Error TransposedMatmul(Matrix a, Matrix b, ffi::Result<Matrix> c) {
