@@ -109,8 +109,8 @@ def retain_freed_memory():
   them after it. glibc serves blocks that large with mmap, or from per-thread
   arenas that it trims, so each step faults every page of them in again: 86,000
   page faults (340 MB) per training step of the standard WaveNet at
-  1 x 16,000, about a fifth of its time (benchmarks/bench_wavenet_train.py
-  prints the faults per step). One arena that grows by brk and is never trimmed
+  1 x 16,000, a tenth of its time or more (benchmarks/bench_wavenet_train.py
+  prints the faults per step; compare a run with ELECTRIC_BEATS_SYSTEM_MALLOC=1). One arena that grows by brk and is never trimmed
   reuses the pages instead; the process keeps its peak memory. Threads made
   before this call keep their own arenas, so it runs when this package is first
   imported. ELECTRIC_BEATS_SYSTEM_MALLOC=1 keeps glibc's defaults.
@@ -136,15 +136,19 @@ def disabled():
     _disabled = before
 
 
+def _kernels_take(*arrays):
+  """Whether a kernel may run on these float32 arrays: on CPU, built, and not `disabled()`."""
+  return (not _disabled and jax.default_backend() == "cpu" and all(array.dtype == jnp.float32 for array in arrays)
+          and available())
+
+
 def transposed_matmul(a, b):
   """a^T b for a [R, M] and b [R, N] float32: the kernel on CPU where it takes N, else XLA's dot. -> [M, N]."""
-  xla = lambda a, b: a.T @ b
-  if (_disabled or b.shape[-1] not in _WIDTHS or a.dtype != jnp.float32 or b.dtype != jnp.float32
-      or not available()):
-    return xla(a, b)
+  if b.shape[-1] not in _WIDTHS or not _kernels_take(a, b):
+    return a.T @ b
   kernel = jax.ffi.ffi_call(_TRANSPOSED_MATMUL, jax.ShapeDtypeStruct((a.shape[1], b.shape[1]), jnp.float32),
                             vmap_method="sequential")
-  return jax.lax.platform_dependent(a, b, cpu=kernel, default=xla)
+  return kernel(a, b)
 
 
 @jax.custom_vjp
@@ -181,9 +185,8 @@ def relu_mlp_log_prob(x, layers, labels):
   same through XLA (`relu_mlp` and a log-softmax).
   """
   widths = [x.shape[-1]] + [kernel.shape[-1] for kernel, _ in layers]
-  arrays = [x] + [array for layer in layers for array in layer]
-  if (_disabled or len(layers) != 3 or any(width % 16 for width in widths) or jax.default_backend() != "cpu"
-      or any(array.dtype != jnp.float32 for array in arrays) or not available()):
+  if (len(layers) != 3 or any(width % 16 for width in widths)
+      or not _kernels_take(x, *[array for layer in layers for array in layer])):
     logits = relu_mlp(x, layers)
     return jnp.take_along_axis(jax.nn.log_softmax(logits), labels[..., None].astype(jnp.int32), axis=-1)[..., 0]
   (w1, b1), (w2, b2), (w3, b3) = layers

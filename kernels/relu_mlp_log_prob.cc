@@ -2,14 +2,15 @@
 // output head and its likelihood, fused.
 //
 // XLA runs the head as separate products whose [R, 256]-wide intermediates go to memory and come back,
-// forward and backward, at about 90 GFLOP/s in all on a 2-core AVX-512 Xeon, 300 ms of the 450-500 ms
-// step at 1 x 16,000 (benchmarks/bench_wavenet_train.py). Here each core takes a share of the rows, a
+// forward and backward, at about 90 GFLOP/s in all on a 2-core AVX-512 Xeon: 300 ms at 16,000 rows, timed
+// alone, of a 450-500 ms step (benchmarks/bench_wavenet_train.py --without-kernels times the whole step). Here each core takes a share of the rows, a
 // chunk of kChunkRows at a time, and runs every product of a chunk while its rows are in cache: the
 // forward pass keeps the two hidden activations and the softmax for the backward one, which sums each
 // core's weight gradients in its own buffers.
 //
 // Row-major float32 throughout; x [R, K], W1 [K, C], W2 [C, D], W3 [D, V], every width a multiple of 16.
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -117,10 +118,9 @@ ffi::Error Forward(Matrix x, Matrix w1, Vector b1, Matrix w2, Vector b2, Matrix 
   return ffi::Error::Success();
 }
 
-// One core's weight gradients, [K, C], [C], [C, D], [D], [D, V], [V], each summed over its rows.
-struct Gradients {
-  float *w1, *b1, *w2, *b2, *w3, *b3;
-};
+// One core's weight gradients, each summed over its rows: W1 [K, C], b1 [C], W2 [C, D], b2 [D], W3 [D, V], b3 [V].
+enum { kW1, kB1, kW2, kB2, kW3, kB3, kParts };
+using Gradients = std::array<float*, kParts>;
 
 // column_sums [cols] += the sums over rows of g [rows, cols]; g *= (h > 0) first where h is given.
 void MaskAndSum(float* g, const float* h, float* column_sums, int64_t rows, int64_t cols) {
@@ -144,20 +144,16 @@ ffi::Error Backward(Matrix x, Matrix w1t, Matrix w2t, Matrix w3t, Matrix h1, Mat
                 v = probs.dimensions()[1];
   const int64_t shares = kernels::NumShares(rows, 4 * kChunkRows);
   // Share 0 sums into the outputs, the others into their own buffers, added at the end.
-  const int64_t sizes[6] = {k * c, c, c * d, d, d * v, v};
-  std::vector<std::vector<float>> partial(shares - 1, std::vector<float>(k * c + c + c * d + d + d * v + v));
+  const int64_t sizes[kParts] = {k * c, c, c * d, d, d * v, v};
   std::vector<Gradients> gradients = {{dw1->typed_data(), db1->typed_data(), dw2->typed_data(), db2->typed_data(),
                                        dw3->typed_data(), db3->typed_data()}};
+  std::vector<std::vector<float>> partial(shares - 1, std::vector<float>(k * c + c + c * d + d + d * v + v));
   for (auto& buffer : partial) {
+    Gradients& own = gradients.emplace_back();
     float* at = buffer.data();
-    Gradients own;
-    float** fields[6] = {&own.w1, &own.b1, &own.w2, &own.b2, &own.w3, &own.b3};
-    for (int f = 0; f < 6; ++f) *fields[f] = at, at += sizes[f];
-    gradients.push_back(own);
+    for (int part = 0; part < kParts; ++part) own[part] = at, at += sizes[part];
   }
-  const Gradients& out = gradients[0];
-  float* outputs[6] = {out.w1, out.b1, out.w2, out.b2, out.w3, out.b3};
-  for (int f = 0; f < 6; ++f) std::fill(outputs[f], outputs[f] + sizes[f], 0.0f);
+  for (int part = 0; part < kParts; ++part) std::fill(gradients[0][part], gradients[0][part] + sizes[part], 0.0f);
 
   kernels::ForShares(rows, shares, kChunkRows, [&](int64_t share, int64_t r0, int64_t r1) {
     const Gradients& own = gradients[share];
@@ -173,22 +169,20 @@ ffi::Error Backward(Matrix x, Matrix w1t, Matrix w2t, Matrix w3t, Matrix h1, Mat
         const int32_t label = labels.typed_data()[r + i];
         if (label >= 0 && label < v) dlogits[i * v + label] += g;
       }
-      MaskAndSum(dlogits.data(), nullptr, own.b3, n, v);
-      ProductOfWidth(y2, 1, d, dlogits.data(), v, own.w3, v, d, n, v, true);
+      MaskAndSum(dlogits.data(), nullptr, own[kB3], n, v);
+      ProductOfWidth(y2, 1, d, dlogits.data(), v, own[kW3], v, d, n, v, true);
       ProductOfWidth(dlogits.data(), v, 1, w3t.typed_data(), d, dy2.data(), d, n, v, d, false);
-      MaskAndSum(dy2.data(), y2, own.b2, n, d);
-      ProductOfWidth(y1, 1, c, dy2.data(), d, own.w2, d, c, n, d, true);
+      MaskAndSum(dy2.data(), y2, own[kB2], n, d);
+      ProductOfWidth(y1, 1, c, dy2.data(), d, own[kW2], d, c, n, d, true);
       ProductOfWidth(dy2.data(), d, 1, w2t.typed_data(), c, dy1.data(), c, n, d, c, false);
-      MaskAndSum(dy1.data(), y1, own.b1, n, c);
-      ProductOfWidth(x_r, 1, k, dy1.data(), c, own.w1, c, k, n, c, true);
+      MaskAndSum(dy1.data(), y1, own[kB1], n, c);
+      ProductOfWidth(x_r, 1, k, dy1.data(), c, own[kW1], c, k, n, c, true);
       ProductOfWidth(dy1.data(), c, 1, w1t.typed_data(), k, dx->typed_data() + r * k, k, n, c, k, false);
     }
   });
-  for (const auto& buffer : partial) {
-    const float* at = buffer.data();
-    for (int f = 0; f < 6; ++f) {
-      for (int64_t e = 0; e < sizes[f]; ++e) outputs[f][e] += at[e];
-      at += sizes[f];
+  for (int64_t share = 1; share < shares; ++share) {
+    for (int part = 0; part < kParts; ++part) {
+      for (int64_t e = 0; e < sizes[part]; ++e) gradients[0][part][e] += gradients[share][part][e];
     }
   }
   return ffi::Error::Success();
