@@ -55,7 +55,7 @@ fi
 .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps -e . >/dev/null ||
   fail "pip could not install the project itself into .venv"
 .venv/bin/python -m kernels >/dev/null ||
-  fail "g++ could not build kernels/transposed_matmul.cc: apt-get install g++, then rerun"
+  fail "g++ could not build the C++ kernels (kernels/*.cc): apt-get install g++, then rerun"
 # librosa compiles its numba kernels (pYIN, overlap-add) on first use and caches them beside its
 # sources; several processes filling that cache at once (pytest -n auto) can crash one of them.
 # Compile them here, once.
