@@ -12,6 +12,11 @@
   and its loss. XLA runs it, forward and backward, as separate products whose
   [R, 256] intermediates go through memory; `relu_mlp_log_prob.cc` runs every
   product of a chunk of rows while they are in cache.
+- `gated_residual(x, kernel, bias, residual_kernel, residual_bias, dilation)`
+  is one WaveNet residual layer: dilated causal convolution, gated
+  activation, residual 1x1. XLA runs each layer, forward and backward, as a
+  copy of the taps, products and elementwise fusions through memory;
+  `gated_residual.cc` runs the whole layer on a chunk of positions in cache.
 
 `benchmarks/bench_wavenet_train.py --without-kernels` measures what the kernels
 save in the whole training step.
@@ -39,17 +44,21 @@ import warnings
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 _FOLDER = os.path.dirname(__file__)
-SOURCES = tuple(os.path.join(_FOLDER, name) for name in ("transposed_matmul.cc", "relu_mlp_log_prob.cc"))
-_HEADERS = tuple(os.path.join(_FOLDER, name) for name in ("gemm.h", "threads.h"))
+SOURCES = tuple(os.path.join(_FOLDER, name)
+                for name in ("transposed_matmul.cc", "relu_mlp_log_prob.cc", "gated_residual.cc"))
+_HEADERS = tuple(os.path.join(_FOLDER, name) for name in ("gemm.h", "threads.h", "vector_math.h"))
 _FLAGS = ("-O3", "-march=native", "-std=c++17", "-shared", "-fPIC", "-w")
 _TARGETS = {  # XLA custom-call name: the library's handler symbol
     "electric_beats_transposed_matmul": "TransposedMatmulHandler",
     "electric_beats_relu_mlp_log_prob_forward": "ReluMlpLogProbForward",
     "electric_beats_relu_mlp_log_prob_backward": "ReluMlpLogProbBackward",
+    "electric_beats_gated_residual_forward": "GatedResidualForward",
+    "electric_beats_gated_residual_backward": "GatedResidualBackward",
 }
-_TRANSPOSED_MATMUL, _HEAD_FORWARD, _HEAD_BACKWARD = _TARGETS
+_TRANSPOSED_MATMUL, _HEAD_FORWARD, _HEAD_BACKWARD, _LAYER_FORWARD, _LAYER_BACKWARD = _TARGETS
 _WIDTHS = (16, 32, 64)  # output widths N the transposed product takes
 
 
@@ -223,3 +232,81 @@ def _fused_backward(residuals, cotangent):
 
 
 _fused_log_prob.defvjp(_fused_forward, _fused_backward)
+
+
+def gated(pre):
+  """The gated activation tanh(filter) * sigmoid(gate) of pre-activations [..., 2G] -> [..., G]."""
+  gate = pre.shape[-1] // 2
+  return jnp.tanh(pre[..., :gate]) * jax.nn.sigmoid(pre[..., gate:])
+
+
+def gated_residual(x, kernel, bias, residual_kernel, residual_bias, dilation):
+  """One WaveNet residual layer: its dilated causal convolution, gated activation and residual 1x1.
+
+  Args:
+    x: [B, T, R] the residual stream.
+    kernel: [taps * R, 2G]; rows j R ... (j + 1) R multiply x(i + j * dilation).
+    bias: added to the pre-activations, broadcastable to [B, 1, 2G] or to [B, T', 2G],
+      T' = T - (taps - 1) * dilation.
+    residual_kernel: [G, R]; residual_bias: [R].
+    dilation: int.
+
+  Returns:
+    (z [B, T', G] the gated activations, out [B, T', R] the stream after
+    the layer, x(i + (taps - 1) * dilation) + z(i) residual_kernel + residual_bias).
+
+  The fused kernel (gated_residual.cc) on CPU where R and G are multiples of
+  16, else the same through XLA.
+  """
+  channels, gate = x.shape[-1], residual_kernel.shape[0]
+  bias = jnp.broadcast_to(bias, (x.shape[0], *jnp.shape(bias)[-2:]) if jnp.ndim(bias) > 1 else (x.shape[0], 1, 2 * gate))
+  if channels % 16 or gate % 16 or not _kernels_take(x, kernel, bias, residual_kernel, residual_bias):
+    return _gated_residual_xla(x, kernel, bias, residual_kernel, residual_bias, dilation)
+  return _fused_layer(x, kernel, bias, residual_kernel, residual_bias, dilation)
+
+
+def _gated_residual_xla(x, kernel, bias, residual_kernel, residual_bias, dilation):
+  taps = kernel.shape[0] // x.shape[-1]
+  time_out = x.shape[1] - (taps - 1) * dilation
+  stacked = jnp.concatenate([x[:, j * dilation: j * dilation + time_out] for j in range(taps)], axis=-1)
+  z = gated(dense(stacked, kernel) + bias)
+  return z, x[:, x.shape[1] - time_out:] + dense(z, residual_kernel) + residual_bias
+
+
+def _layer_forward_call(x, kernel, bias, residual_kernel, residual_bias, dilation):
+  """The forward kernel: -> (z, out, [B, T', 2G] tanh of the filters and sigmoid of the gates, for the backward)."""
+  time_out = x.shape[1] - (kernel.shape[0] // x.shape[-1] - 1) * dilation
+  shapes = [(x.shape[0], time_out, residual_kernel.shape[0]), (x.shape[0], time_out, x.shape[-1]),
+            (x.shape[0], time_out, kernel.shape[1])]
+  call = jax.ffi.ffi_call(_LAYER_FORWARD, [jax.ShapeDtypeStruct(shape, jnp.float32) for shape in shapes],
+                          vmap_method="sequential")
+  return call(x, kernel, bias, residual_kernel, residual_bias, dilation=np.int64(dilation))
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(5,))
+def _fused_layer(x, kernel, bias, residual_kernel, residual_bias, dilation):
+  return tuple(_layer_forward_call(x, kernel, bias, residual_kernel, residual_bias, dilation)[:2])
+
+
+def _fused_layer_forward(x, kernel, bias, residual_kernel, residual_bias, dilation):
+  z, out, activations = _layer_forward_call(x, kernel, bias, residual_kernel, residual_bias, dilation)
+  return (z, out), (x, kernel, bias, residual_kernel, activations)
+
+
+def _fused_layer_backward(dilation, residuals, cotangents):
+  x, kernel, bias, residual_kernel, activations = residuals
+  z_cotangent, out_cotangent = cotangents
+  channels, width = x.shape[-1], kernel.shape[1]
+  taps = kernel.shape[0] // channels
+  kernel_t = kernel.reshape(taps, channels, width).transpose(0, 2, 1).reshape(taps * width, channels)
+  time_out = z_cotangent.shape[1]
+  shapes = [x.shape, kernel.shape, (x.shape[0], time_out, width), residual_kernel.shape, (channels,)]
+  call = jax.ffi.ffi_call(_LAYER_BACKWARD, [jax.ShapeDtypeStruct(shape, jnp.float32) for shape in shapes],
+                          vmap_method="sequential")
+  dx, dkernel, dpre, dresidual_kernel, dresidual_bias = call(
+      x, activations, kernel_t, residual_kernel.T, z_cotangent, out_cotangent, dilation=np.int64(dilation))
+  dbias = dpre if bias.shape[1] == time_out else jnp.sum(dpre, axis=1, keepdims=True)
+  return dx, dkernel, dbias, dresidual_kernel, dresidual_bias
+
+
+_fused_layer.defvjp(_fused_layer_forward, _fused_layer_backward)

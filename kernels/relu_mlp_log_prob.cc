@@ -18,6 +18,7 @@
 
 #include "gemm.h"
 #include "threads.h"
+#include "vector_math.h"
 #include "xla/ffi/api/ffi.h"
 
 namespace {
@@ -28,33 +29,13 @@ using kernels::Load;
 using kernels::ProductOfWidth;
 using kernels::Store;
 using kernels::Vec;
+using kernels::ExpNonPositive;
+using kernels::Sum;
 using Matrix = ffi::Buffer<ffi::F32, 2>;
 using Vector = ffi::Buffer<ffi::F32, 1>;
 using Labels = ffi::Buffer<ffi::S32, 1>;
 
 constexpr int64_t kChunkRows = 96;  // rows whose products run together: 96 x (K + C + D + V) floats in cache
-
-// exp(x) for x <= 0, within 2 ulp (Cephes' expf polynomial): exp(r) 2^n with n = round(x / ln 2).
-inline Vec ExpNonPositive(Vec x) {
-  typedef int32_t Int __attribute__((vector_size(64), aligned(4)));
-  x = x < -87.0f ? Vec{} - 87.0f : x;  // exp(-87) is the smallest normal float's order; below it, 2^n underflows
-  const Int n = -__builtin_convertvector(0.5f - x * 1.44269504088896341f, Int);  // round(x / ln 2), as x <= 0
-  const Vec nf = __builtin_convertvector(n, Vec);
-  const Vec r = x - nf * 0.693359375f + nf * 2.12194440e-4f;  // x - n ln 2, ln 2 in two parts
-  Vec p = 1.9875691500e-4f * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * r * r + r + 1.0f;
-  return p * (Vec)((n + 127) << 23);
-}
-
-inline float Sum(Vec v) {
-  float sum = 0.0f;
-  for (int l = 0; l < kLanes; ++l) sum += v[l];
-  return sum;
-}
 
 // y [rows, cols] = relu(y + bias).
 void AddBiasRelu(float* y, const float* bias, int64_t rows, int64_t cols) {

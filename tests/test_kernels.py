@@ -128,6 +128,86 @@ def test_the_fused_head_leaves_widths_off_the_16_grid_to_xla():
                              rtol=1e-5, atol=1e-5)
 
 
+def _layer(batch, length, channels, gate, taps, dilation, per_position_bias, seed=5):
+  """A residual layer's stream x [B, T, R], kernel, bias, residual kernel and bias: unit-scale pre-activations."""
+  rng = np.random.default_rng(seed)
+  normal = lambda *shape, scale=1.0: jnp.asarray(rng.normal(size=shape) * scale, jnp.float32)
+  time_out = length - (taps - 1) * dilation
+  bias = normal(batch, time_out if per_position_bias else 1, 2 * gate, scale=0.3)
+  return (normal(batch, length, channels), normal(taps * channels, 2 * gate, scale=(taps * channels) ** -0.5), bias,
+          normal(gate, channels, scale=gate ** -0.5), normal(channels, scale=0.3))
+
+
+def _reference_layer(x, kernel, bias, residual_kernel, residual_bias, dilation):
+  """The layer in float64 numpy: (z, out)."""
+  x, kernel, bias, residual_kernel, residual_bias = (np.asarray(a, np.float64)
+                                                     for a in (x, kernel, bias, residual_kernel, residual_bias))
+  channels, gate = x.shape[-1], residual_kernel.shape[0]
+  taps = kernel.shape[0] // channels
+  time_out = x.shape[1] - (taps - 1) * dilation
+  pre = bias + sum(x[:, j * dilation: j * dilation + time_out] @ kernel[j * channels:(j + 1) * channels]
+                   for j in range(taps))
+  z = np.tanh(pre[..., :gate]) / (1 + np.exp(-pre[..., gate:]))
+  return z, x[:, x.shape[1] - time_out:] + z @ residual_kernel + residual_bias
+
+
+def _layer_program(dilation, *arrays):
+  loss = lambda *arrays: sum(jnp.sum(output) for output in kernels.gated_residual(*arrays, dilation))
+  return jax.jit(jax.value_and_grad(loss, argnums=(0, 1, 2, 3, 4))).lower(*arrays).as_text()
+
+
+# Under one chunk of 128 positions; chunks that cross from one example to the next, in two shares; three taps
+# and a dilation wider than a chunk, with a bias per position (local conditioning); the standard WaveNet's
+# widest dilation.
+@pytest.mark.parametrize("batch, length, channels, gate, taps, dilation, per_position_bias",
+                         [(1, 40, 16, 16, 2, 1, False), (2, 700, 32, 32, 2, 64, False),
+                          (3, 1200, 16, 48, 3, 300, True), (1, 2100, 32, 32, 2, 512, False)])
+def test_the_fused_layer_has_the_outputs_and_gradients_of_xlas(batch, length, channels, gate, taps, dilation,
+                                                               per_position_bias):
+  arrays = _layer(batch, length, channels, gate, taps, dilation, per_position_bias)
+  program = _layer_program(dilation, *arrays)
+  assert kernels._LAYER_FORWARD in program and kernels._LAYER_BACKWARD in program
+  for output, exact in zip(kernels.gated_residual(*arrays, dilation), _reference_layer(*arrays, dilation)):
+    np.testing.assert_allclose(output, exact, rtol=1e-5, atol=1e-5)
+  rng = np.random.default_rng(6)
+  z_weights, out_weights = (jnp.asarray(rng.normal(size=output.shape), jnp.float32)  # cotangents of both outputs
+                            for output in kernels.gated_residual(*arrays, dilation))
+  def loss(*arrays):
+    z, out = kernels.gated_residual(*arrays, dilation)
+    return jnp.sum(z * z_weights) + jnp.sum(out * out_weights)
+  grads = jax.grad(loss, argnums=(0, 1, 2, 3, 4))(*arrays)
+  with kernels.disabled():
+    assert kernels._LAYER_FORWARD not in _layer_program(dilation, *arrays)
+    plain_grads = jax.grad(loss, argnums=(0, 1, 2, 3, 4))(*arrays)
+  for name, grad, plain in zip(("x", "kernel", "bias", "residual kernel", "residual bias"), grads, plain_grads):
+    assert grad.shape == plain.shape, name
+    np.testing.assert_allclose(grad, plain, rtol=1e-4, atol=1e-5 * float(jnp.abs(plain).max()), err_msg=name)
+
+
+def test_the_fused_layers_activation_is_exact_near_zero_and_where_it_saturates():
+  # With x = 0 the pre-activations are the bias: filters and gates from 1e-7 to 90 in size, of both signs.
+  magnitudes = np.geomspace(1e-7, 90.0, 64)
+  pre = np.concatenate([magnitudes * np.resize([1, -1], 64), -magnitudes[::-1] * np.resize([1, 1, -1, -1], 64)])
+  arrays = list(_layer(1, 1, 16, 64, 1, 1, False))
+  arrays[0] = jnp.zeros_like(arrays[0])
+  arrays[2] = jnp.asarray(pre[None, None], jnp.float32)
+  z, _ = kernels.gated_residual(*arrays, 1)
+  exact = np.tanh(pre[:64]) / (1 + np.exp(-pre[64:]))
+  np.testing.assert_allclose(np.asarray(z)[0, 0], exact, rtol=2e-6, atol=1e-34)  # atol: below it, float32 underflows
+  loss = lambda bias: jnp.sum(kernels.gated_residual(arrays[0], arrays[1], bias, *arrays[3:], 1)[0])
+  dpre = np.asarray(jax.grad(loss)(arrays[2]))[0, 0]
+  tanh, sigmoid = np.tanh(pre[:64]), 1 / (1 + np.exp(-pre[64:]))
+  np.testing.assert_allclose(dpre, np.concatenate([(1 - tanh ** 2) * sigmoid, tanh * sigmoid * (1 - sigmoid)]),
+                             rtol=1e-5, atol=1e-7)
+
+
+def test_the_fused_layer_leaves_widths_off_the_16_grid_to_xla():
+  arrays = _layer(2, 50, 8, 16, 2, 4, False)
+  assert kernels._LAYER_FORWARD not in _layer_program(4, *arrays)
+  for output, exact in zip(kernels.gated_residual(*arrays, 4), _reference_layer(*arrays, 4)):
+    np.testing.assert_allclose(output, exact, rtol=1e-5, atol=1e-5)
+
+
 def test_the_wavenet_gradient_is_xlas_to_float32_rounding():
   model = WaveNet(num_stacks=1, layers_per_stack=4, residual_channels=16, gate_channels=16, skip_channels=32,
                   head_channels=32, num_classes=64, global_categories=(("speaker", 3),))
@@ -158,6 +238,7 @@ def test_without_a_compiler_the_product_is_xlas_with_one_warning(monkeypatch):
       kernels.transposed_matmul(a, b)
       x, layers, labels = _head(100, 32, 16, 16, 16)
       assert kernels._HEAD_FORWARD not in _head_program(x, layers, labels)
+      assert kernels._LAYER_FORWARD not in _layer_program(4, *_layer(2, 50, 16, 16, 2, 4, False))
     assert [str(w.message) for w in caught] == [
         "kernels: the C++ kernels are unavailable (cannot run g++ (no such file)); using XLA's own products"]
   finally:

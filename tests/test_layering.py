@@ -4,7 +4,7 @@
 
 `common` (errors, atomic files, figures, command-line plumbing) imports no
 project package; `dsp` is pure signal processing on top of it, and `kernels`
-the C++ kernels (the layers' weight gradients, the fused head); a model
+the C++ kernels (the fused residual layers and head, weight gradients); a model
 package may import another only along MODEL_EDGES, each with its reason.
 Tests may import anything.
 """

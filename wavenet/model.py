@@ -12,11 +12,11 @@ adds a 1x1 projection of z to its input (residual path) and feeds another to
 the output (skip path).
 
 Layout chosen for speed on CPU: filter and gate of one layer are one matmul
-over the concatenated taps [x(t - (K-1)d), ..., x(t)], and the skip
-projections of all layers are one matmul over the concatenated z. The
-layers' products take their weight gradients from the C++ kernel of
-`kernels.dense`; given targets, the head and its softmax likelihood are one
-fused C++ kernel (`kernels.relu_mlp_log_prob`).
+over the taps [x(t - (K-1)d), ..., x(t)], and the skip projections of all
+layers are one matmul over the concatenated z. Each residual layer, forward
+and backward, is one fused C++ kernel (`kernels.gated_residual`); given
+targets, the head and its softmax likelihood are another
+(`kernels.relu_mlp_log_prob`).
 
 `padding="valid"` (training) drops, layer by layer, the outputs whose receptive
 field would reach before the input: T inputs give T - receptive_field + 1
@@ -64,11 +64,6 @@ class WaveNetOutput(NamedTuple):
 
 def _normal(fan_in):
   return nn.initializers.normal(stddev=fan_in ** -0.5)
-
-
-def _gated(pre, gate_channels):
-  """The gated activation tanh(filter) * sigmoid(gate) of pre-activations [..., 2 * gate_channels]."""
-  return jnp.tanh(pre[..., :gate_channels]) * jax.nn.sigmoid(pre[..., gate_channels:])
 
 
 class TapBuffer(NamedTuple):
@@ -223,7 +218,7 @@ class WaveNet(nn.Module):
 
     Step t equals position t of `__call__(..., padding="causal")`; only input_kernel_size 1.
     """
-    gate, plan = self.gate_channels, self.tap_buffer
+    plan = self.tap_buffer
     past = buffer[:, plan.tap_rows(self.dilations, self.kernel_size, t)].reshape(buffer.shape[0], self.num_layers, -1)
     pre_all = gate_bias + jnp.einsum("blk,lck->blc", past, weights.past_kernel)  # [B, L, 2 * gate] of past taps
     if local_t is not None:
@@ -234,7 +229,7 @@ class WaveNet(nn.Module):
     inputs, gates = [], []
     for layer in range(self.num_layers):
       inputs.append(x)
-      z = _gated(pre_all[:, layer] + x @ weights.current_kernels[layer], gate)
+      z = kernels.gated(pre_all[:, layer] + x @ weights.current_kernels[layer])
       gates.append(z)
       if layer < self.num_layers - 1:
         x = x + z @ weights.residual_kernels[layer] + weights.residual_biases[layer]
@@ -361,17 +356,18 @@ class WaveNet(nn.Module):
       x = x + kernels.dense(excitation[:, excitation.shape[1] - x.shape[1]:], self.excitation_kernel)
     gates, activations = [], []
     for layer, dilation in enumerate(self.dilations):
-      kernel = self.dilated_kernel[layer]
-      pre = _causal_conv_flat(x, kernel, self.kernel_size, dilation, causal) + self.dilated_bias[layer]
+      span = (self.kernel_size - 1) * dilation
+      if causal and span:
+        x = jnp.pad(x, ((0, 0), (span, 0), (0, 0)))
+      bias = self.dilated_bias[layer]
       if global_bias is not None:
-        pre = pre + global_bias[:, None, layer]
+        bias = bias + global_bias[:, None, layer]
       if local_source is not None:
-        pre = pre + kernels.dense(local_source[:, length - pre.shape[1]:], self.local_kernel[layer])
-      z = _gated(pre, self.gate_channels)
+        bias = bias + kernels.dense(local_source[:, length - (x.shape[1] - span):], self.local_kernel[layer])
+      z, x = kernels.gated_residual(x, self.dilated_kernel[layer], bias, self.residual_kernel[layer],
+                                    self.residual_bias[layer], dilation)
       gates.append(z)
-      if return_activations or layer < self.num_layers - 1:
-        x = x[:, x.shape[1] - z.shape[1]:] + kernels.dense(z, self.residual_kernel[layer]) + self.residual_bias[layer]
-        activations.append(x)
+      activations.append(x)
     time_out = gates[-1].shape[1]
     gates = jnp.concatenate([z[:, z.shape[1] - time_out:] for z in gates], axis=-1)
     activations = tuple(activations) if return_activations else ()
