@@ -19,14 +19,15 @@ step is also compiled with those XLA debug options and the two programs run
 alternately, step by step, in one process: a comparison this machine's drift
 (20% from hour to hour) touches far less than two runs of the command. With
 --without-kernels, the same for the step traced without the C++ kernels
-(`kernels.disabled()`: XLA's dot for the layers' weight gradients, XLA's
-products for the head and its likelihood); with --gradient-ablation, the step
-without the layers' weight gradients and without the head's: their cost, which
-the profile cannot show, since XLA's matmuls run on worker threads and its
-trace holds only their launch. The last column counts the page faults per
-step (`kernels.retain_freed_memory` keeps them at 0; with
+(`kernels.disabled()`: XLA's own residual layers, products and weight
+gradients, and its head and likelihood); with --gradient-ablation, that XLA
+step without the layers' weight gradients and without the head's: their cost,
+which the profile cannot show, since XLA's matmuls run on worker threads and
+its trace holds only their launch. The last column counts the page faults per
+step (`kernels.retain_freed_memory` keeps them near 0; with
 ELECTRIC_BEATS_SYSTEM_MALLOC=1, glibc's defaults, each step faults its
-temporaries in anew).
+temporaries in anew; programs that alternate can fragment the one heap for
+each other, as the whole 4 x 16,000 step does: docs/wavenet.md).
 """
 
 import argparse
@@ -119,9 +120,13 @@ class Variant(NamedTuple):
   frozen: tuple = ()  # parameters whose gradient is left out (stop_gradient): the difference is what it costs
 
 
-# --gradient-ablation: the weight gradients whose cost XLA's trace cannot show (its matmuls run on worker threads).
-ABLATIONS = (Variant("no layer weight gradients", frozen=("dilated_kernel", "residual_kernel")),
-             Variant("no head weight gradients", frozen=("skip_kernel", "hidden_kernel", "output_kernel")))
+# --gradient-ablation: under XLA alone, the weight gradients whose cost its trace cannot show (its matmuls run on
+# worker threads). The fused kernels compute every gradient whether it is used or not, and their calls are in the
+# trace.
+ABLATIONS = (Variant("XLA only, no layer weight gradients", without_kernels=True,
+                     frozen=("dilated_kernel", "residual_kernel")),
+             Variant("XLA only, no head weight gradients", without_kernels=True,
+                     frozen=("skip_kernel", "hidden_kernel", "output_kernel")))
 
 
 def _frozen(loss_fn, names):
@@ -215,8 +220,8 @@ def main(argv):
                       help="also time each step without the C++ kernels (XLA's dot for the layers' weight "
                       "gradients, XLA's products for the head), alternately in one process")
   parser.add_argument("--gradient-ablation", action="store_true",
-                      help="also time each step without the layers' and without the head's weight gradients, "
-                      "alternately in one process: what computing them costs")
+                      help="also time each step under XLA alone without the layers' and without the head's weight "
+                      "gradients, alternately in one process: what computing them costs there (with --without-kernels)")
   args = parser.parse_args(argv)
   xla_options = _xla_options(args.xla_option)
   variants = ([Variant(" ".join(f"{name}={value}" for name, value in xla_options.items()), xla_options)]

@@ -259,7 +259,8 @@ def gated_residual(x, kernel, bias, residual_kernel, residual_bias, dilation):
   16, else the same through XLA.
   """
   channels, gate = x.shape[-1], residual_kernel.shape[0]
-  bias = jnp.broadcast_to(bias, (x.shape[0], *jnp.shape(bias)[-2:]) if jnp.ndim(bias) > 1 else (x.shape[0], 1, 2 * gate))
+  rows_and_width = jnp.shape(bias)[-2:] if jnp.ndim(bias) > 1 else (1, 2 * gate)
+  bias = jnp.broadcast_to(bias, (x.shape[0], *rows_and_width))
   if channels % 16 or gate % 16 or not _kernels_take(x, kernel, bias, residual_kernel, residual_bias):
     return _gated_residual_xla(x, kernel, bias, residual_kernel, residual_bias, dilation)
   return _fused_layer(x, kernel, bias, residual_kernel, residual_bias, dilation)
