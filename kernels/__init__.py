@@ -261,7 +261,9 @@ def gated_residual(x, kernel, bias, residual_kernel, residual_bias, dilation):
   channels, gate = x.shape[-1], residual_kernel.shape[0]
   rows_and_width = jnp.shape(bias)[-2:] if jnp.ndim(bias) > 1 else (1, 2 * gate)
   bias = jnp.broadcast_to(bias, (x.shape[0], *rows_and_width))
-  if channels % 16 or gate % 16 or not _kernels_take(x, kernel, bias, residual_kernel, residual_bias):
+  span = (kernel.shape[0] // channels - 1) * dilation
+  if (channels % 16 or gate % 16 or x.shape[1] <= span  # no output positions: XLA's empty arrays
+      or not _kernels_take(x, kernel, bias, residual_kernel, residual_bias)):
     return _gated_residual_xla(x, kernel, bias, residual_kernel, residual_bias, dilation)
   return _fused_layer(x, kernel, bias, residual_kernel, residual_bias, dilation)
 
@@ -300,13 +302,11 @@ def _fused_layer_backward(dilation, residuals, cotangents):
   channels, width = x.shape[-1], kernel.shape[1]
   taps = kernel.shape[0] // channels
   kernel_t = kernel.reshape(taps, channels, width).transpose(0, 2, 1).reshape(taps * width, channels)
-  time_out = z_cotangent.shape[1]
-  shapes = [x.shape, kernel.shape, (x.shape[0], time_out, width), residual_kernel.shape, (channels,)]
+  shapes = [x.shape, kernel.shape, bias.shape, residual_kernel.shape, (channels,)]
   call = jax.ffi.ffi_call(_LAYER_BACKWARD, [jax.ShapeDtypeStruct(shape, jnp.float32) for shape in shapes],
                           vmap_method="sequential")
-  dx, dkernel, dpre, dresidual_kernel, dresidual_bias = call(
+  dx, dkernel, dbias, dresidual_kernel, dresidual_bias = call(
       x, activations, kernel_t, residual_kernel.T, z_cotangent, out_cotangent, dilation=np.int64(dilation))
-  dbias = dpre if bias.shape[1] == time_out else jnp.sum(dpre, axis=1, keepdims=True)
   return dx, dkernel, dbias, dresidual_kernel, dresidual_bias
 
 

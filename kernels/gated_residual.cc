@@ -10,8 +10,9 @@
 // training step outside the head. Here each core takes a share of the positions, a chunk of kChunkRows at
 // a time, and runs the whole layer on a chunk while it is in cache. The forward pass keeps tanh(pre[:G])
 // and sigmoid(pre[G:]) for the backward one (recomputing them from x made it a quarter slower, timed
-// alone), which sums each core's weight gradients in its own buffers and writes d pre, from which a second
-// pass forms d x: x(p) feeds positions p - j d.
+// alone). The backward pass sums each core's weight gradients in its own buffers, and adds each chunk's
+// d pre K_j^T straight into d x, whose rows x(p) feed positions p - j d: a core writes the rows at its own
+// positions, and spills what reaches past them, to be added after.
 //
 // Row-major float32; x [B, T, R], K [taps R, 2G], bias [B, 1 or T', 2G], Wr [G, R]; R and G multiples of 16.
 #include <algorithm>
@@ -50,21 +51,21 @@ struct Shape {
 
   bool Valid() const { return residual % kLanes == 0 && gate % kLanes == 0 && outputs > 0; }
 
-  // Calls chunk(example, first position, positions) for chunks of [0, positions) of every example, the
-  // examples' positions laid end to end and shared among the cores; chunk also gets its core's share.
+  // How many cores share the examples' output positions, laid end to end.
+  int64_t Shares() const { return kernels::NumShares(batch * outputs, 4 * kChunkRows); }
+
+  // Calls chunk(example, first position, positions) for chunks of every example's output positions, shared
+  // among the cores.
   template <class Chunk>
-  void ForChunks(int64_t positions, Chunk chunk, int64_t shares) const {
-    kernels::ForShares(batch * positions, shares, kChunkRows, [&](int64_t share, int64_t r0, int64_t r1) {
+  void ForChunks(Chunk chunk) const {
+    kernels::ForShares(batch * outputs, Shares(), kChunkRows, [&](int64_t, int64_t r0, int64_t r1) {
       for (int64_t r = r0; r < r1;) {
-        const int64_t example = r / positions, i = r % positions;
-        const int64_t n = std::min({kChunkRows, r1 - r, positions - i});
-        chunk(share, example, i, n);
+        const int64_t example = r / outputs, i = r % outputs, n = std::min({kChunkRows, r1 - r, outputs - i});
+        chunk(example, i, n);
         r += n;
       }
     });
   }
-
-  int64_t Shares(int64_t positions) const { return kernels::NumShares(batch * positions, 4 * kChunkRows); }
 };
 
 // pre [n, 2G] = bias + sum_j x(i + j d) K_j for positions i ... i + n - 1 of `example`.
@@ -88,7 +89,7 @@ ffi::Error Forward(Tensor x, Matrix kernel, Tensor bias, Matrix residual_kernel,
   const Shape s(x, kernel.dimensions()[1], kernel.dimensions()[0] / channels, dilation, bias.dimensions()[1]);
   if (!s.Valid()) return ffi::Error::InvalidArgument("gated_residual: widths must be multiples of 16");
   const int64_t g = s.gate, width = 2 * g, lag = (s.taps - 1) * s.dilation;
-  s.ForChunks(s.outputs, [&](int64_t, int64_t example, int64_t i, int64_t n) {
+  s.ForChunks([&](int64_t example, int64_t i, int64_t n) {
     float* pre = activations->typed_data() + (example * s.outputs + i) * width;
     PreActivations(s, x.typed_data(), kernel.typed_data(), bias.typed_data(), example, i, n, pre);
     float* z_rows = z->typed_data() + (example * s.outputs + i) * g;
@@ -106,93 +107,123 @@ ffi::Error Forward(Tensor x, Matrix kernel, Tensor bias, Matrix residual_kernel,
       }
     }
     ProductOfWidth(z_rows, g, 1, residual_kernel.typed_data(), channels, out_rows, channels, n, g, channels, true);
-  }, s.Shares(s.outputs));
+  });
   return ffi::Error::Success();
 }
 
-// One core's weight gradients, each summed over its positions: K [taps R, 2G], Wr [G, R], br [R].
-enum { kKernel, kResidualKernel, kResidualBias, kParts };
+// One core's gradients of the weights, each summed over its positions: K [taps R, 2G], Wr [G, R], br [R], and
+// the bias [B, 2G] where it is one per example.
+enum { kKernel, kResidualKernel, kResidualBias, kBias, kParts };
 using Gradients = std::array<float*, kParts>;
 
 ffi::Error Backward(Tensor x, Tensor activations, Matrix kernel_t, Matrix residual_kernel_t, Tensor z_cotangent,
                     Tensor out_cotangent, int64_t dilation, ffi::Result<Tensor> dx, ffi::Result<Matrix> dkernel,
-                    ffi::Result<Tensor> dpre, ffi::Result<Matrix> dresidual_kernel,
+                    ffi::Result<Tensor> dbias, ffi::Result<Matrix> dresidual_kernel,
                     ffi::Result<Vector> dresidual_bias) {
   const int64_t channels = x.dimensions()[2], width = activations.dimensions()[2];
-  const Shape s(x, width, kernel_t.dimensions()[0] / width, dilation, 1);
+  const Shape s(x, width, kernel_t.dimensions()[0] / width, dilation, dbias->dimensions()[1]);
   if (!s.Valid()) return ffi::Error::InvalidArgument("gated_residual: widths must be multiples of 16");
-  const int64_t g = s.gate, lag = (s.taps - 1) * s.dilation;
-  const int64_t shares = s.Shares(s.outputs);
+  const int64_t g = s.gate, lag = (s.taps - 1) * s.dilation, outputs = s.outputs, length = s.length;
+  const bool per_position = s.bias_rows == outputs;
+  const int64_t shares = s.Shares();
   // Share 0 sums into the outputs, the others into their own buffers, added at the end.
-  const int64_t sizes[kParts] = {s.taps * channels * width, g * channels, channels};
+  const int64_t sizes[kParts] = {s.taps * channels * width, g * channels, channels, per_position ? 0 : s.batch * width};
   std::vector<Gradients> gradients = {{dkernel->typed_data(), dresidual_kernel->typed_data(),
-                                       dresidual_bias->typed_data()}};
-  std::vector<std::vector<float>> partial(shares - 1, std::vector<float>(sizes[0] + sizes[1] + sizes[2]));
+                                       dresidual_bias->typed_data(), dbias->typed_data()}};
+  std::vector<std::vector<float>> partial(shares - 1, std::vector<float>(sizes[0] + sizes[1] + sizes[2] + sizes[3]));
   for (auto& buffer : partial) {
     Gradients& own = gradients.emplace_back();
     float* at = buffer.data();
     for (int part = 0; part < kParts; ++part) own[part] = at, at += sizes[part];
   }
   for (int part = 0; part < kParts; ++part) std::fill(gradients[0][part], gradients[0][part] + sizes[part], 0.0f);
-  std::vector<std::vector<float>> scratch(shares, std::vector<float>(kChunkRows * g));  // z
+  // d pre and z of a chunk; d x(p) gets d pre(p - j d) K_j^T from each tap j and d out(p - lag). A share
+  // writes the rows of d x at its own positions and, where it holds an example's last position, the lag rows
+  // after it. Where it ends inside an example, what reaches the next lag rows goes to its spill, added after.
+  std::vector<std::vector<float>> scratch(shares, std::vector<float>(kChunkRows * (width + g)));
+  std::vector<std::vector<float>> spill(shares, std::vector<float>(lag * channels));
+  std::vector<int64_t> spill_example(shares, -1), spill_start(shares, 0);
+  const float* d_out_all = out_cotangent.typed_data();
+  float* dx_all = dx->typed_data();
 
-  s.ForChunks(s.outputs, [&](int64_t share, int64_t example, int64_t i, int64_t n) {
+  kernels::ForShares(s.batch * outputs, shares, kChunkRows, [&](int64_t share, int64_t r0, int64_t r1) {
+    if (r0 >= r1) return;
     const Gradients& own = gradients[share];
-    float* z = scratch[share].data();
-    const int64_t row0 = example * s.outputs + i;
-    const float* saved = activations.typed_data() + row0 * width;
-    const float* d_out = out_cotangent.typed_data() + row0 * channels;
-    float* d_pre = dpre->typed_data() + row0 * width;
-    // d z = its own cotangent + d out Wr^T, into d pre's filter half for now.
-    for (int64_t r = 0; r < n; ++r) {
-      for (int64_t c = 0; c < g; c += kLanes) {
-        Store(d_pre + r * width + c, Load(z_cotangent.typed_data() + (row0 + r) * g + c));
+    float *d_pre = scratch[share].data(), *z = d_pre + kChunkRows * width;
+    const int64_t last = (r1 - 1) / outputs, last_end = (r1 - 1) % outputs + 1;
+    if (last_end < outputs) spill_example[share] = last, spill_start[share] = last_end;
+    // The end of the rows of d x this share writes in example b, which it holds from position p0 on.
+    const auto owned_end = [&](int64_t b) { return b == last && last_end < outputs ? last_end : length; };
+    for (int64_t r = r0; r < r1;) {
+      const int64_t b = r / outputs, p0 = r % outputs, end = owned_end(b);
+      for (int64_t p = p0; p < end; ++p) {
+        for (int64_t c = 0; c < channels; c += kLanes) {
+          Store(dx_all + (b * length + p) * channels + c,
+                p >= lag ? Load(d_out_all + (b * outputs + p - lag) * channels + c) : Vec{});
+        }
       }
+      r += std::min(outputs, p0 + (r1 - r)) - p0;
     }
-    ProductOfWidth(d_out, channels, 1, residual_kernel_t.typed_data(), g, d_pre, width, n, channels, g, true);
-    for (int64_t r = 0; r < n; ++r) {
-      for (int64_t c = 0; c < g; c += kLanes) {
-        const Vec t = Load(saved + r * width + c), sg = Load(saved + r * width + g + c);
-        const Vec dz = Load(d_pre + r * width + c);
-        Store(z + r * g + c, t * sg);
-        Store(d_pre + r * width + c, dz * sg * (1.0f - t * t));
-        Store(d_pre + r * width + g + c, dz * t * sg * (1.0f - sg));
+    for (int64_t r = r0; r < r1;) {
+      const int64_t b = r / outputs, i = r % outputs, n = std::min({kChunkRows, r1 - r, outputs - i});
+      const float* saved = activations.typed_data() + r * width;
+      const float* d_out = d_out_all + r * channels;
+      // d z = its own cotangent + d out Wr^T, into d pre's filter half for now.
+      for (int64_t k = 0; k < n; ++k) {
+        for (int64_t c = 0; c < g; c += kLanes) {
+          Store(d_pre + k * width + c, Load(z_cotangent.typed_data() + (r + k) * g + c));
+        }
       }
-      for (int64_t c = 0; c < channels; c += kLanes) {
-        Store(own[kResidualBias] + c, Load(own[kResidualBias] + c) + Load(d_out + r * channels + c));
+      ProductOfWidth(d_out, channels, 1, residual_kernel_t.typed_data(), g, d_pre, width, n, channels, g, true);
+      for (int64_t k = 0; k < n; ++k) {
+        for (int64_t c = 0; c < g; c += kLanes) {
+          const Vec t = Load(saved + k * width + c), sg = Load(saved + k * width + g + c);
+          const Vec dz = Load(d_pre + k * width + c);
+          Store(z + k * g + c, t * sg);
+          Store(d_pre + k * width + c, dz * sg * (1.0f - t * t));
+          Store(d_pre + k * width + g + c, dz * t * sg * (1.0f - sg));
+        }
+        for (int64_t c = 0; c < channels; c += kLanes) {
+          Store(own[kResidualBias] + c, Load(own[kResidualBias] + c) + Load(d_out + k * channels + c));
+        }
+        float* bias_row = per_position ? dbias->typed_data() + (r + k) * width : own[kBias] + b * width;
+        for (int64_t c = 0; c < width; c += kLanes) {
+          const Vec v = Load(d_pre + k * width + c);
+          Store(bias_row + c, per_position ? v : Load(bias_row + c) + v);
+        }
       }
+      ProductOfWidth(z, 1, g, d_out, channels, own[kResidualKernel], channels, g, n, channels, true);  // z^T d out
+      const int64_t end = owned_end(b);
+      for (int64_t j = 0; j < s.taps; ++j) {
+        const float* rows = x.typed_data() + (b * length + i + j * s.dilation) * channels;
+        ProductOfWidth(rows, 1, channels, d_pre, width, own[kKernel] + j * channels * width, width, channels, n, width,
+                       true);  // x(i + j d)^T d pre
+        const float* k_t = kernel_t.typed_data() + j * width * channels;
+        const int64_t lo = i + j * s.dilation, mid = std::min(lo + n, end), hi = lo + n;  // d x rows [lo, hi)
+        if (mid > lo) {
+          ProductOfWidth(d_pre, width, 1, k_t, channels, dx_all + (b * length + lo) * channels, channels, mid - lo,
+                         width, channels, true);
+        }
+        const int64_t first = std::max(lo, end);
+        if (hi > first) {
+          ProductOfWidth(d_pre + (first - lo) * width, width, 1, k_t, channels,
+                         spill[share].data() + (first - end) * channels, channels, hi - first, width, channels, true);
+        }
+      }
+      r += n;
     }
-    ProductOfWidth(z, 1, g, d_out, channels, own[kResidualKernel], channels, g, n, channels, true);  // z^T d out
-    for (int64_t j = 0; j < s.taps; ++j) {  // x(i + j d)^T d pre
-      const float* rows = x.typed_data() + (example * s.length + i + j * s.dilation) * channels;
-      ProductOfWidth(rows, 1, channels, d_pre, width, own[kKernel] + j * channels * width, width, channels, n, width,
-                     true);
-    }
-  }, shares);
+  });
   for (int64_t share = 1; share < shares; ++share) {
     for (int part = 0; part < kParts; ++part) {
       for (int64_t e = 0; e < sizes[part]; ++e) gradients[0][part][e] += gradients[share][part][e];
     }
   }
-
-  // d x(p) = d out(p - lag) where p >= lag, plus d pre(p - j d) K_j^T for each tap j where 0 <= p - j d < T'.
-  s.ForChunks(s.length, [&](int64_t, int64_t example, int64_t p, int64_t n) {
-    float* dx_rows = dx->typed_data() + (example * s.length + p) * channels;
-    for (int64_t r = 0; r < n; ++r) {
-      const int64_t q = p + r - lag;
-      for (int64_t c = 0; c < channels; c += kLanes) {
-        Store(dx_rows + r * channels + c,
-              q >= 0 ? Load(out_cotangent.typed_data() + (example * s.outputs + q) * channels + c) : Vec{});
-      }
-    }
-    for (int64_t j = 0; j < s.taps; ++j) {
-      const int64_t lo = std::max(p, j * s.dilation), hi = std::min(p + n, j * s.dilation + s.outputs);
-      if (lo >= hi) continue;
-      ProductOfWidth(dpre->typed_data() + (example * s.outputs + lo - j * s.dilation) * width, width, 1,
-                     kernel_t.typed_data() + j * width * channels, channels, dx_rows + (lo - p) * channels, channels,
-                     hi - lo, width, channels, true);
-    }
-  }, s.Shares(s.length));
+  for (int64_t share = 0; share < shares; ++share) {
+    if (spill_example[share] < 0) continue;
+    float* rows = dx_all + (spill_example[share] * length + spill_start[share]) * channels;
+    const float* spilled = spill[share].data();
+    for (int64_t e = 0; e < lag * channels; ++e) rows[e] += spilled[e];
+  }
   return ffi::Error::Success();
 }
 

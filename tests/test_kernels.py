@@ -156,12 +156,13 @@ def _layer_program(dilation, *arrays):
   return jax.jit(jax.value_and_grad(loss, argnums=(0, 1, 2, 3, 4))).lower(*arrays).as_text()
 
 
-# Under one chunk of 128 positions; chunks that cross from one example to the next, in two shares; three taps
-# and a dilation wider than a chunk, with a bias per position (local conditioning); the standard WaveNet's
+# Under one chunk of 256 positions; two shares (one per core), the first ending 4 positions into the second
+# example, so that what it gives the next 200 rows of d x is spilled; three taps and a dilation wider than a
+# chunk, with a bias per position (local conditioning); two shares within one example at the standard WaveNet's
 # widest dilation.
 @pytest.mark.parametrize("batch, length, channels, gate, taps, dilation, per_position_bias",
-                         [(1, 40, 16, 16, 2, 1, False), (2, 700, 32, 32, 2, 64, False),
-                          (3, 1200, 16, 48, 3, 300, True), (1, 2100, 32, 32, 2, 512, False)])
+                         [(1, 40, 16, 16, 2, 1, False), (2, 2500, 32, 32, 2, 200, False),
+                          (3, 1200, 16, 48, 3, 300, True), (1, 5000, 32, 32, 2, 512, True)])
 def test_the_fused_layer_has_the_outputs_and_gradients_of_xlas(batch, length, channels, gate, taps, dilation,
                                                                per_position_bias):
   arrays = _layer(batch, length, channels, gate, taps, dilation, per_position_bias)
@@ -206,6 +207,12 @@ def test_the_fused_layer_leaves_widths_off_the_16_grid_to_xla():
   assert kernels._LAYER_FORWARD not in _layer_program(4, *arrays)
   for output, exact in zip(kernels.gated_residual(*arrays, 4), _reference_layer(*arrays, 4)):
     np.testing.assert_allclose(output, exact, rtol=1e-5, atol=1e-5)
+
+
+def test_the_fused_layer_gives_no_positions_for_an_input_no_longer_than_its_span():
+  arrays = _layer(2, 50, 16, 16, 2, 4, False)
+  short = (arrays[0][:, :4], *arrays[1:])  # model.init traces the WaveNet on inputs shorter than its receptive field
+  assert [output.shape for output in kernels.gated_residual(*short, 4)] == [(2, 0, 16), (2, 0, 16)]
 
 
 def test_the_wavenet_gradient_is_xlas_to_float32_rounding():
