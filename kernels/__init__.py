@@ -268,12 +268,21 @@ def gated_residual(x, kernel, bias, residual_kernel, residual_bias, dilation):
   return _fused_layer(x, kernel, bias, residual_kernel, residual_bias, dilation)
 
 
-def _gated_residual_xla(x, kernel, bias, residual_kernel, residual_bias, dilation):
+def dilated_conv(x, kernel, dilation):
+  """Dilated convolution without padding, as one product over the taps side by side.
+
+  x [B, T, C_in]; kernel [taps * C_in, C_out], rows j C_in ... (j + 1) C_in multiply x(i + j * dilation)
+  -> [B, T - (taps - 1) * dilation, C_out].
+  """
   taps = kernel.shape[0] // x.shape[-1]
   time_out = x.shape[1] - (taps - 1) * dilation
   stacked = jnp.concatenate([x[:, j * dilation: j * dilation + time_out] for j in range(taps)], axis=-1)
-  z = gated(dense(stacked, kernel) + bias)
-  return z, x[:, x.shape[1] - time_out:] + dense(z, residual_kernel) + residual_bias
+  return dense(stacked, kernel)
+
+
+def _gated_residual_xla(x, kernel, bias, residual_kernel, residual_bias, dilation):
+  z = gated(dilated_conv(x, kernel, dilation) + bias)
+  return z, x[:, x.shape[1] - z.shape[1]:] + dense(z, residual_kernel) + residual_bias
 
 
 def _layer_forward_call(x, kernel, bias, residual_kernel, residual_bias, dilation):

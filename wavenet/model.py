@@ -381,26 +381,15 @@ class WaveNet(nn.Module):
     return WaveNetOutput(None, activations, kernels.relu_mlp_log_prob(gates, self.head_layers(), targets))
 
 
-def _causal_conv_flat(x, kernel, taps, dilation, causal):
-  """Dilated causal conv as one matmul over concatenated taps.
+def _causal_conv(x, kernel, dilation, causal):
+  """Dilated causal conv of x [B, T, C_in] with kernel [taps, C_in, C_out], tap j on x(t - (taps - 1 - j) * dilation).
 
-  Args:
-    x: [B, T, C_in].
-    kernel: [taps * C_in, C_out]; rows of tap j multiply x(t - (taps - 1 - j) * dilation).
-    causal: left-pad so the output has T positions; else T - (taps - 1) * dilation.
+  causal: left-pad so the output has T positions; else T - (taps - 1) * dilation.
   """
-  span = (taps - 1) * dilation
+  span = (kernel.shape[0] - 1) * dilation
   if causal and span:
     x = jnp.pad(x, ((0, 0), (span, 0), (0, 0)))
-  time_out = x.shape[1] - span
-  stacked = jnp.concatenate([x[:, j * dilation: j * dilation + time_out] for j in range(taps)], axis=-1)
-  return kernels.dense(stacked, kernel)
-
-
-def _causal_conv(x, kernel, dilation, causal):
-  """Like `_causal_conv_flat` for a kernel shaped [taps, C_in, C_out]."""
-  taps = kernel.shape[0]
-  return _causal_conv_flat(x, kernel.reshape(-1, kernel.shape[-1]), taps, dilation, causal)
+  return kernels.dilated_conv(x, kernel.reshape(-1, kernel.shape[-1]), dilation)
 
 
 def build_model(model_config):
