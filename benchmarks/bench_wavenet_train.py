@@ -217,11 +217,11 @@ def main(argv):
                       help="also compile each step with this XLA debug option (repeatable) and time both programs "
                       "alternately, e.g. xla_cpu_experimental_ynn_fusion_type= (empty: no YNNPACK fusions)")
   parser.add_argument("--without-kernels", action="store_true",
-                      help="also time each step without the C++ kernels (XLA's dot for the layers' weight "
-                      "gradients, XLA's products for the head), alternately in one process")
+                      help="also time each step without the C++ kernels (XLA's own residual layers, weight "
+                      "gradients, head and likelihood), alternately in one process")
   parser.add_argument("--gradient-ablation", action="store_true",
                       help="also time each step under XLA alone without the layers' and without the head's weight "
-                      "gradients, alternately in one process: what computing them costs there (with --without-kernels)")
+                      "gradients, alternately in one process: what computing them costs there (against --without-kernels' row)")
   args = parser.parse_args(argv)
   xla_options = _xla_options(args.xla_option)
   variants = ([Variant(" ".join(f"{name}={value}" for name, value in xla_options.items()), xla_options)]
